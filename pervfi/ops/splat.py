@@ -1,0 +1,99 @@
+"""Forward (softmax) splatting in plain, vectorised PyTorch.
+
+Each source pixel (x, y) moves to (x + u, y + v) and adds its value, times a bilinear
+weight, to the four integer neighbours of that point (Niklaus & Liu, "Softmax Splatting
+for Video Frame Interpolation", CVPR 2020). Points that are not finite are dropped and
+neighbours outside the frame are skipped, as in the reference CUDA kernel. The sums are
+done with `index_add_`, which runs on CPU, CUDA and MPS, always in float32.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+# The reference adds this to the splatted weight before dividing (softsplat.py, "addeps").
+NORMALIZE_EPS = 1e-7
+MODES = ("sum", "avg", "linear", "soft")
+
+
+def _splat_sum(values: Tensor, flow: Tensor) -> Tensor:
+    """Sum-splat `values` (B×C×H×W) along `flow` (B×2×H×W, pixels, x then y)."""
+    batch, channels, height, width = values.shape
+    xs = torch.arange(width, device=flow.device, dtype=flow.dtype).view(1, 1, width)
+    ys = torch.arange(height, device=flow.device, dtype=flow.dtype).view(1, height, 1)
+    target_x = xs + flow[:, 0]
+    target_y = ys + flow[:, 1]
+    finite = torch.isfinite(target_x) & torch.isfinite(target_y)
+    # Non-finite targets are replaced by 0 so that floor() and the index stay valid;
+    # their contributions are zeroed below.
+    target_x = torch.where(finite, target_x, torch.zeros_like(target_x))
+    target_y = torch.where(finite, target_y, torch.zeros_like(target_y))
+    west = torch.floor(target_x)
+    north = torch.floor(target_y)
+    east, south = west + 1, north + 1
+
+    # Bilinear weights exactly as the reference kernel writes them.
+    corners = (
+        (west, north, (east - target_x) * (south - target_y)),
+        (east, north, (target_x - west) * (south - target_y)),
+        (west, south, (east - target_x) * (target_y - north)),
+        (east, south, (target_x - west) * (target_y - north)),
+    )
+    pixels = values.permute(0, 2, 3, 1).reshape(batch * height * width, channels)
+    out = values.new_zeros(batch * height * width, channels)
+    batch_offset = (torch.arange(batch, device=flow.device) * (height * width)).view(batch, 1, 1)
+    for corner_x, corner_y, weight in corners:
+        inside = finite & (corner_x >= 0) & (corner_x < width) & (corner_y >= 0) & (corner_y < height)
+        index = batch_offset + corner_y.long().clamp(0, height - 1) * width + corner_x.long().clamp(0, width - 1)
+        weight = torch.where(inside, weight, torch.zeros_like(weight)).reshape(-1, 1)
+        contribution = torch.where(weight != 0, pixels * weight, torch.zeros_like(pixels))
+        out.index_add_(0, index.reshape(-1), contribution)
+    return out.view(batch, height, width, channels).permute(0, 3, 1, 2)
+
+
+class SplatResult(NamedTuple):
+    """A normalised splat and the splatted weight it was divided by (before the epsilon)."""
+
+    output: Tensor
+    weight: Tensor
+
+
+def forward_splat(
+    values: Tensor, flow: Tensor, metric: Tensor | None = None, mode: str = "sum"
+) -> SplatResult:
+    """Splat `values` along `flow` and return the output with its splatted weight.
+
+    `mode` is one of ``sum`` (no normalisation), ``avg`` (weight 1), ``linear`` (weight
+    `metric`) or ``soft`` (weight ``exp(metric)``). For ``sum`` the returned weight is the
+    splatted bilinear weight of a plane of ones, which says where nothing arrived.
+    Computation is float32 whatever the input dtype, and autocast is off inside.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown splatting mode {mode!r}; expected one of {MODES}")
+    if (metric is None) != (mode in ("sum", "avg")):
+        raise ValueError(f"mode {mode!r} {'needs' if metric is None else 'takes no'} metric")
+    if values.shape[-2:] != flow.shape[-2:] or flow.shape[1] != 2:
+        raise ValueError(
+            f"expected flow B×2×{values.shape[-2]}×{values.shape[-1]}, got {tuple(flow.shape)}"
+        )
+    with torch.autocast(device_type=values.device.type, enabled=False):
+        values, flow = values.float(), flow.float()
+        if mode in ("sum", "avg"):
+            weight = torch.ones_like(values[:, :1])
+        elif mode == "linear":
+            weight = metric.float()
+        else:
+            weight = metric.float().exp()
+        scaled = values if mode in ("sum", "avg") else values * weight
+        splatted = _splat_sum(torch.cat([scaled, weight], 1), flow)
+        output, splatted_weight = splatted[:, :-1], splatted[:, -1:]
+        if mode != "sum":
+            output = output / (splatted_weight + NORMALIZE_EPS)
+        return SplatResult(output, splatted_weight)
+
+
+def softsplat(values: Tensor, flow: Tensor, metric: Tensor | None = None, mode: str = "sum") -> Tensor:
+    """Forward-splat `values` along `flow`; the reference `softsplat` function."""
+    return forward_splat(values, flow, metric, mode).output

@@ -1,0 +1,40 @@
+"""Backward warping and coordinate grids."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def coords_grid(batch: int, height: int, width: int, device: torch.device | str | None = None,
+                dtype: torch.dtype = torch.float32) -> Tensor:
+    """Pixel coordinates, B×2×H×W, channel 0 is x (column), channel 1 is y (row)."""
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=device, dtype=dtype),
+        torch.arange(width, device=device, dtype=dtype),
+        indexing="ij",
+    )
+    return torch.stack([xs, ys]).unsqueeze(0).expand(batch, 2, height, width)
+
+
+def backward_warp(image: Tensor, flow: Tensor) -> Tensor:
+    """Sample `image` at (x + u, y + v) bilinearly; zeros outside the frame.
+
+    The normalisation (align_corners=True, divide by (size − 1) / 2) follows the
+    reference `backwarp`; zero padding is supported by `grid_sample` on every backend.
+    """
+    batch, _, height, width = flow.shape
+    grid = coords_grid(batch, height, width, flow.device, flow.dtype) + flow
+    scale = torch.tensor([(width - 1.0) / 2.0, (height - 1.0) / 2.0], device=flow.device, dtype=flow.dtype)
+    grid = grid.permute(0, 2, 3, 1) / scale - 1.0
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinearly resize a flow field to `size` and scale its vectors by the height ratio.
+
+    The reference scales both components by the height ratio only (``resize(..., scale=True)``
+    in PFlowVFI); inside PerVFI the pyramid keeps the aspect ratio, so this is exact there.
+    """
+    ratio = size[0] / flow.shape[-2]
+    return F.interpolate(flow, size=size, mode="bilinear", align_corners=False) * ratio

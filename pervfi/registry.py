@@ -1,0 +1,97 @@
+"""Names of flow estimators and generators, mapped to builders and checkpoint specs.
+
+The table lives in `models.yaml` beside this file. Each entry says what kind of model it
+is (`flow` or `generator`), which function builds it (``module:function``), the options
+that function takes, and where the official weights come from (if any).
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .errors import UnknownNameError
+
+_TABLE = Path(__file__).with_name("models.yaml")
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """Where a model's official weights live, locally and on the Hugging Face Hub."""
+
+    path: str  # relative to the checkpoint folder, the reference layout
+    repo_id: str
+    filename: str  # inside the Hub repository
+    state_key: str | None = None  # the file wraps the state dict under this key
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered model: how to build it and where its weights come from."""
+
+    name: str
+    kind: str  # "flow" or "generator"
+    builder: str  # "package.module:function"
+    options: dict[str, Any] = field(default_factory=dict)
+    checkpoint: CheckpointSpec | None = None
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+
+    def build(self, **overrides: Any) -> Any:
+        """Call the builder with the registered options, updated by `overrides`."""
+        return resolve_callable(self.builder)(**{**self.options, **overrides})
+
+
+def resolve_callable(path: str) -> Callable[..., Any]:
+    """Import ``module.path:attribute`` and return the attribute."""
+    module_name, _, attr = path.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)
+
+
+@functools.lru_cache(maxsize=1)
+def _entries() -> dict[str, ModelEntry]:
+    raw = yaml.safe_load(_TABLE.read_text())
+    entries = {}
+    for name, spec in raw["models"].items():
+        ckpt = spec.get("checkpoint")
+        entries[name] = ModelEntry(
+            name=name,
+            kind=spec["kind"],
+            builder=spec["builder"],
+            options=dict(spec.get("options") or {}),
+            checkpoint=CheckpointSpec(**ckpt) if ckpt else None,
+            aliases=tuple(spec.get("aliases") or ()),
+            description=spec.get("description", ""),
+        )
+    return entries
+
+
+@functools.lru_cache(maxsize=1)
+def _lookup() -> dict[str, ModelEntry]:
+    """Every name and alias, lower-case, mapped to its entry."""
+    table = {}
+    for entry in _entries().values():
+        for key in (entry.name, *entry.aliases):
+            table[key.lower()] = entry
+    return table
+
+
+def names(kind: str | None = None) -> list[str]:
+    """Registered names, optionally only those of one kind."""
+    return [n for n, e in _entries().items() if kind is None or e.kind == kind]
+
+
+def get_entry(name: str, kind: str | None = None) -> ModelEntry:
+    """The entry registered under `name` or an alias (case-insensitive); a clear error otherwise."""
+    entry = _lookup().get(name.lower())
+    if entry is None or (kind is not None and entry.kind != kind):
+        what = f"{kind} model" if kind else "model"
+        raise UnknownNameError(
+            f"unknown {what} {name!r}; choose one of: {', '.join(names(kind))}"
+        )
+    return entry
