@@ -1,0 +1,43 @@
+"""Method strings: ``FLOW+GENERATOR`` such as ``raft+pervfi``, ``gma+pervfi-vb``, ``dis+splat``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import registry
+from .errors import UnknownNameError
+
+
+@dataclass(frozen=True)
+class Method:
+    """A parsed method: a flow estimator name (or ``module:callable``) and a generator name."""
+
+    flow: str
+    generator: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.flow}+{self.generator}"
+
+
+def parse_method(text: str) -> Method:
+    """Split ``FLOW+GENERATOR`` and check both names; one clear error line otherwise."""
+    flow, plus, generator = text.strip().rpartition("+")
+    if not plus or not flow or not generator:
+        raise UnknownNameError(
+            f"method {text!r} is not of the form FLOW+GENERATOR; "
+            f"FLOW is one of {', '.join(registry.names('flow'))} or module:callable, "
+            f"GENERATOR one of {', '.join(generator_names())}"
+        )
+    generator_entry = registry.get_entry(generator, kind="generator")
+    if ":" not in flow:
+        flow = registry.get_entry(flow, kind="flow").name
+    return Method(flow=flow, generator=generator_entry.name)
+
+
+def generator_names() -> list[str]:
+    """Generator names as a method string may spell them (aliases first, e.g. ``pervfi``)."""
+    out = []
+    for name in registry.names("generator"):
+        entry = registry.get_entry(name)
+        out.extend([*entry.aliases, name])
+    return out
