@@ -20,7 +20,7 @@ def test_integer_shift_moves_pixels_and_leaves_holes():
     image = torch.rand(2, 3, 10, 12)
     flow = torch.zeros(2, 2, 10, 12)
     flow[:, 0] = 3.0  # three pixels to the right
-    out, weight = forward_splat(image, flow, mode="avg")
+    out, weight, _ = forward_splat(image, flow, mode="avg")
     assert torch.allclose(out[..., 3:], image[..., :-3], atol=1e-6)
     assert torch.all(weight[..., :3] == 0)
     assert torch.all(out[..., :3] == 0)
@@ -89,3 +89,32 @@ def test_padder_round_trip(mode, size):
 def test_padder_minimum_size():
     padder = Padder(64, 96, multiple=8, mode="center", minimum=128)
     assert padder.padded_size == (128, 128)
+
+
+def test_coverage_is_the_splatted_ones_plane():
+    torch.manual_seed(0)
+    values = torch.rand(2, 4, 9, 11)
+    flow = torch.randn(2, 2, 9, 11) * 3
+    metric = torch.randn(2, 1, 9, 11)
+    expected = softsplat(torch.ones(2, 1, 9, 11), flow, mode="sum")
+    for mode, m in [("sum", None), ("avg", None), ("soft", metric), ("linear", metric)]:
+        result = forward_splat(values, flow, m, mode, coverage=True)
+        assert torch.allclose(result.coverage, expected, atol=1e-6), mode
+        assert torch.allclose(result.output, softsplat(values, flow, m, mode), atol=1e-6), mode
+
+
+def test_fallback_deformable_convolution_matches_torchvision():
+    import torchvision
+
+    from pervfi.ops.deform import _deform_conv2d_by_sampling
+
+    torch.manual_seed(0)
+    for channels, groups in [(35, 7), (64, 8)]:
+        x = torch.randn(2, channels, 11, 13)
+        offset = torch.randn(2, 2 * groups * 9, 11, 13) * 3
+        mask = torch.rand(2, groups * 9, 11, 13)
+        weight = torch.randn(channels, channels, 3, 3) * 0.1
+        bias = torch.randn(channels)
+        ref = torchvision.ops.deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)
+        out = _deform_conv2d_by_sampling(x, offset, weight, bias, 1, mask)
+        assert (out - ref).abs().max().item() < 1e-4

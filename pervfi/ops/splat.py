@@ -54,20 +54,23 @@ def _splat_sum(values: Tensor, flow: Tensor) -> Tensor:
 
 
 class SplatResult(NamedTuple):
-    """A normalised splat and the splatted weight it was divided by (before the epsilon)."""
+    """A splat, the splatted weight it was divided by (before the epsilon), and, when
+    asked for, the coverage: the splatted bilinear weight of a plane of ones."""
 
     output: Tensor
     weight: Tensor
+    coverage: Tensor | None = None
 
 
 def forward_splat(
-    values: Tensor, flow: Tensor, metric: Tensor | None = None, mode: str = "sum"
+    values: Tensor, flow: Tensor, metric: Tensor | None = None, mode: str = "sum",
+    coverage: bool = False,
 ) -> SplatResult:
     """Splat `values` along `flow` and return the output with its splatted weight.
 
     `mode` is one of ``sum`` (no normalisation), ``avg`` (weight 1), ``linear`` (weight
-    `metric`) or ``soft`` (weight ``exp(metric)``). For ``sum`` the returned weight is the
-    splatted bilinear weight of a plane of ones, which says where nothing arrived.
+    `metric`) or ``soft`` (weight ``exp(metric)``). With `coverage`, a plane of ones is
+    splatted in the same pass: where it is (near) zero, nothing arrived (a hole).
     Computation is float32 whatever the input dtype, and autocast is off inside.
     """
     if mode not in MODES:
@@ -87,11 +90,18 @@ def forward_splat(
         else:
             weight = metric.float().exp()
         scaled = values if mode in ("sum", "avg") else values * weight
-        splatted = _splat_sum(torch.cat([scaled, weight], 1), flow)
-        output, splatted_weight = splatted[:, :-1], splatted[:, -1:]
+        planes = [scaled, weight]
+        if coverage and mode != "avg":  # in avg mode the weight is the coverage already
+            planes.append(torch.ones_like(weight))
+        splatted = _splat_sum(torch.cat(planes, 1), flow)
+        channels = values.shape[1]
+        output, splatted_weight = splatted[:, :channels], splatted[:, channels:channels + 1]
         if mode != "sum":
             output = output / (splatted_weight + NORMALIZE_EPS)
-        return SplatResult(output, splatted_weight)
+        covered = None
+        if coverage:
+            covered = splatted_weight if mode == "avg" else splatted[:, channels + 1:]
+        return SplatResult(output, splatted_weight, covered)
 
 
 def softsplat(values: Tensor, flow: Tensor, metric: Tensor | None = None, mode: str = "sum") -> Tensor:

@@ -1,0 +1,74 @@
+"""What PerVFI's two generators share: the conditioning path of asymmetric blending."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .blending import AttentionMerge, DeformableAlign, FeaturePyramid
+from .encoder import PYRAMID_CHANNELS
+from .msfusion import MultiscaleFuse
+
+# The generators need H and W divisible by 8 (three halvings in the pyramid and flow).
+SIZE_MULTIPLE = 8
+
+
+def check_inputs(img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float) -> None:
+    """Raise ValueError with both values when the inputs do not fit the generators."""
+    if img0.dim() != 4 or img0.shape[1] != 3 or img1.shape != img0.shape:
+        raise ValueError(f"expected two B×3×H×W images of one shape, got {tuple(img0.shape)} and {tuple(img1.shape)}")
+    batch, _, height, width = img0.shape
+    if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
+        raise ValueError(f"expected H and W divisible by {SIZE_MULTIPLE}, got {height}×{width}")
+    expected = (batch, 2, height, width)
+    for name, flow in (("flow01", flow01), ("flow10", flow10)):
+        if tuple(flow.shape) != expected:
+            raise ValueError(f"expected {name} of shape {expected}, got {tuple(flow.shape)}")
+    if not 0.0 < time < 1.0:
+        raise ValueError(f"expected time strictly between 0 and 1, got {time}")
+
+
+class PerVFIGenerator(nn.Module):
+    """Asymmetric blending (the paper's Sec. 3.2): the first frame's features are
+    softmax-splatted to time t, the second frame's are aligned by deformable convolution
+    guided by the flow t→1, soft-binary masks blend them, and an HRNet-style fusion turns
+    the blend into three conditions (1/2, 1/4, 1/8) for the decoder of a subclass.
+
+    Submodule names are those of the official checkpoints.
+    """
+
+    def __init__(self, dilate_size: int = 9) -> None:
+        super().__init__()
+        self.featurePyramid = FeaturePyramid()
+        self.deformableAlign = DeformableAlign()
+        self.attentionMerge = AttentionMerge(dilate_size=dilate_size)
+        self.multiscaleFuse = MultiscaleFuse(PYRAMID_CHANNELS)
+
+    def condition(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor,
+                  time: float) -> tuple[list[Tensor], list[Tensor]]:
+        """Decoder conditions (fine to coarse) and the soft masks (coarse to fine).
+
+        Images are RGB in [0, 1]; the networks see them in [-1, 1].
+        """
+        check_inputs(img0, img1, flow01, flow10, time)
+        features, holes, flow_t1 = self.featurePyramid(img0 * 2 - 1, img1 * 2 - 1, flow01, flow10, time)
+        aligned = self.deformableAlign(features, holes, flow_t1)
+        warped0 = [pair[0] for pair in features]
+        blended, soft_masks = self.attentionMerge(warped0, aligned, holes)
+        return self.multiscaleFuse(blended), soft_masks
+
+    def decode(self, conds: list[Tensor], zs: list[Tensor] | None,
+               generator: torch.Generator | None) -> Tensor:
+        """The frame in [-1, 1] space from the conditions; subclasses implement it."""
+        raise NotImplementedError
+
+    def interpolate(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float = 0.5,
+                    zs: list[Tensor] | None = None, return_soft_masks: bool = False,
+                    generator: torch.Generator | None = None) -> Tensor | tuple[Tensor, list[Tensor]]:
+        """The frame at `time` before clamping, B×3×H×W in [0, 1] space.
+
+        Images RGB in [0, 1], flows in pixels (x then y), H and W multiples of 8.
+        With `return_soft_masks`, also the three soft-binary masks, coarse to fine.
+        """
+        conds, soft_masks = self.condition(img0, img1, flow01, flow10, time)
+        pred = (self.decode(conds, zs, generator) + 1) / 2
+        return (pred, soft_masks) if return_soft_masks else pred

@@ -1,0 +1,54 @@
+"""PerVFI-vb: the asymmetric-blending conditions decoded by a multi-scale convolutional
+decoder (faster than v00's normalizing flow, deterministic)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import PerVFIGenerator
+from .encoder import PYRAMID_CHANNELS
+from .layers import Basic
+from .normalizing_flow import unsqueeze2d
+
+
+class MultiscaleDecoder(nn.Module):
+    """Coarse to fine: each level is refined with the upsampled coarser one, and the
+    finest (1/2 resolution, 128 channels) is turned into the frame by depth-to-space."""
+
+    def __init__(self, channels: tuple[int, int, int] = PYRAMID_CHANNELS) -> None:
+        super().__init__()
+        c0, c1, c2 = channels
+        self.conv3 = Basic((c2, 128, c1), pre_activation=False)
+        self.conv2 = Basic((c1 * 2, 256, c0), pre_activation=False)
+        self.conv1 = Basic((c0 * 2, 96, 128), pre_activation=False)
+        self.tail = nn.Conv2d(128 // 4, 3, 3, padding="same")
+
+    def forward(self, conds: list[Tensor]) -> Tensor:
+        half, quarter, eighth = conds
+        x = _upsample2x(self.conv3(eighth))
+        x = _upsample2x(self.conv2(torch.cat([x, quarter], 1)))
+        x = self.conv1(torch.cat([x, half], 1))
+        return self.tail(unsqueeze2d(x))
+
+
+def _upsample2x(x: Tensor) -> Tensor:
+    # The reference uses nn.UpsamplingBilinear2d, i.e. align_corners=True.
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+
+
+class PerVFIvb(PerVFIGenerator):
+    """PerVFI with the multi-scale decoder; `zs` and `generator` are ignored."""
+
+    def __init__(self, dilate_size: int = 9) -> None:
+        super().__init__(dilate_size)
+        self.generator = MultiscaleDecoder(PYRAMID_CHANNELS)
+
+    def decode(self, conds: list[Tensor], zs: list[Tensor] | None,
+               generator: torch.Generator | None) -> Tensor:
+        return self.generator(conds)
+
+
+def build_vb(dilate_size: int = 9) -> PerVFIvb:
+    """The vb generator (architecture only; load weights separately)."""
+    return PerVFIvb(dilate_size=dilate_size)

@@ -1,0 +1,61 @@
+"""Modulated deformable convolution (DCNv2) that runs on every backend.
+
+torchvision's `deform_conv2d` has CPU and CUDA kernels (and MPS only from torchvision
+0.23); where the input's device has no kernel, the same arithmetic is done with
+`grid_sample` (zero padding, supported everywhere) and one matrix product.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import Tensor
+
+
+def _has_native_kernel(device: torch.device) -> bool:
+    key = {"cpu": "CPU", "cuda": "CUDA", "mps": "MPS"}.get(device.type)
+    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key("torchvision::deform_conv2d", key)
+
+
+def deform_conv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | None,
+                  padding: int, mask: Tensor) -> Tensor:
+    """Stride-1, dilation-1 modulated deformable convolution with torchvision's conventions.
+
+    `offset` is B×(2·G·K)×H×W with (dy, dx) pairs per group G and kernel tap K (row-major),
+    `mask` is B×(G·K)×H×W; input channels are split into G consecutive groups.
+    """
+    if _has_native_kernel(input.device):
+        return torchvision.ops.deform_conv2d(input, offset, weight, bias, padding=padding, mask=mask)
+    return _deform_conv2d_by_sampling(input, offset, weight, bias, padding, mask)
+
+
+def _deform_conv2d_by_sampling(input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | None,
+                               padding: int, mask: Tensor) -> Tensor:
+    batch, channels, height, width = input.shape
+    out_channels, _, kernel_h, kernel_w = weight.shape
+    taps = kernel_h * kernel_w
+    groups = offset.shape[1] // (2 * taps)
+    out_h, out_w = offset.shape[-2:]
+
+    # Sampling positions in pixels: output position - padding + kernel tap + learned offset.
+    tap_y, tap_x = torch.meshgrid(
+        torch.arange(kernel_h, device=input.device, dtype=input.dtype),
+        torch.arange(kernel_w, device=input.device, dtype=input.dtype),
+        indexing="ij",
+    )
+    base_y = torch.arange(out_h, device=input.device, dtype=input.dtype).view(1, 1, out_h, 1) - padding
+    base_x = torch.arange(out_w, device=input.device, dtype=input.dtype).view(1, 1, 1, out_w) - padding
+    offset = offset.view(batch * groups, taps, 2, out_h, out_w)
+    pos_y = base_y + tap_y.reshape(1, taps, 1, 1) + offset[:, :, 0]
+    pos_x = base_x + tap_x.reshape(1, taps, 1, 1) + offset[:, :, 1]
+    # align_corners=False maps pixel centre p to (2p + 1) / size - 1; zeros outside, as torchvision.
+    grid = torch.stack([(2 * pos_x + 1) / width - 1, (2 * pos_y + 1) / height - 1], dim=-1)
+    grouped = input.reshape(batch * groups, channels // groups, height, width)
+    sampled = F.grid_sample(grouped, grid.view(batch * groups, taps * out_h, out_w, 2),
+                            mode="bilinear", padding_mode="zeros", align_corners=False)
+    sampled = sampled.view(batch * groups, channels // groups, taps, out_h, out_w)
+    sampled = sampled * mask.view(batch * groups, 1, taps, out_h, out_w)
+    columns = sampled.view(batch, channels * taps, out_h * out_w)
+    out = torch.matmul(weight.reshape(out_channels, channels * taps), columns)
+    out = out.view(batch, out_channels, out_h, out_w)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
