@@ -132,3 +132,13 @@ def test_v00_rejects_noise_of_the_wrong_shape():
     model = build_generator("v00").eval()
     with pytest.raises(ValueError, match="zs"):
         model.interpolate(*_random_inputs(), zs=[torch.zeros(1, 6, 8, 8)] * 3)
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 9])
+def test_conv_spatial_mean_equals_mean_of_convolution(kernel):
+    from pervfi.generators.blending import conv_spatial_mean
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(7, 5, kernel, padding="same")
+    x = torch.randn(2, 7, 13, 17)
+    assert torch.allclose(conv_spatial_mean(conv, x), conv(x).mean((2, 3)), atol=1e-6)

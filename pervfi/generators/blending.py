@@ -188,9 +188,29 @@ class SoftBinary(nn.Module):
 
     def forward(self, hole: Tensor, feature0: Tensor, feature1: Tensor) -> Tensor:
         mask_features = self.conv1(hole)
-        attention = self.att(torch.cat([feature0, feature1], 1)).mean((2, 3))
-        attention = self.fc(attention)[:, :, None, None]
+        attention = self.fc(conv_spatial_mean(self.att, torch.cat([feature0, feature1], 1)))[:, :, None, None]
         return torch.tanh(torch.abs(self.conv2(mask_features * attention)))
+
+
+def conv_spatial_mean(conv: nn.Conv2d, x: Tensor) -> Tensor:
+    """``conv(x).mean((2, 3))`` for a stride-1 "same" convolution, without convolving.
+
+    The mean of a convolution is each tap's weights applied to the sum of the input
+    window that tap sees (zero padding contributes nothing): C_in·taps multiply-adds per
+    output channel instead of C_in·taps per pixel.
+    """
+    kernel_h, kernel_w = conv.kernel_size
+    height, width = x.shape[-2:]
+    pad_top, pad_left = (kernel_h - 1) // 2, (kernel_w - 1) // 2
+    window_sums = []
+    for i in range(kernel_h):
+        rows = slice(max(0, i - pad_top), height + min(0, i - pad_top))
+        for j in range(kernel_w):
+            cols = slice(max(0, j - pad_left), width + min(0, j - pad_left))
+            window_sums.append(x[:, :, rows, cols].sum((2, 3)))
+    sums = torch.stack(window_sums, dim=-1)  # B×C_in×taps
+    mean = torch.einsum("bct,oct->bo", sums, conv.weight.flatten(2)) / (height * width)
+    return mean if conv.bias is None else mean + conv.bias
 
 
 class AttentionMerge(nn.Module):

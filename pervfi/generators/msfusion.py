@@ -29,7 +29,7 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.relu(self.conv2(self.relu(self.conv1(x))) + x)
+        return self.relu(self.conv2(self.relu(self.conv1(x))).add_(x))
 
 
 class Bottleneck(nn.Module):
@@ -50,7 +50,7 @@ class Bottleneck(nn.Module):
         residual = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.conv1(x))
         out = self.relu(self.conv2(out))
-        return self.relu(self.conv3(out) + residual)
+        return self.relu(self.conv3(out).add_(residual))
 
 
 def _conv_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
@@ -90,9 +90,9 @@ class HighResolutionModule(nn.Module):
         xs = [branch(x) for branch, x in zip(self.branches, xs)]
         fused = []
         for target, paths in enumerate(self.fuse_layers):
-            total = xs[0] if paths[0] is None else paths[0](xs[0])
+            total = xs[0].clone() if paths[0] is None else paths[0](xs[0])
             for source in range(1, len(xs)):
-                total = total + (xs[source] if paths[source] is None else paths[source](xs[source]))
+                total.add_(xs[source] if paths[source] is None else paths[source](xs[source]))
             fused.append(self.relu(total))
         return fused
 
