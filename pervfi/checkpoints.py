@@ -94,7 +94,7 @@ def fetch_missing(entries: Iterable[ModelEntry], checkpoint_dir: str | Path = DE
             _download(entry, folder)
         except LocalEntryNotFoundError as err:  # what hf_hub_download raises when the Hub is unreachable
             raise missing_checkpoints_error(
-                missing[index:], folder, f"the Hub cannot be reached ({_first_line(err)})"
+                missing[index:], folder, f"the Hub cannot be reached ({_first_line(err.__cause__ or err)})"
             ) from err
     return [checkpoint_path(entry, folder) for entry in wanted]
 

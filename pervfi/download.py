@@ -50,8 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(format="%(message)s", stream=sys.stderr)
-    logging.getLogger("pervfi").setLevel(logging.INFO)
+    _log_to_stderr()
     try:
         paths = fetch_missing(resolve_names(args.names), args.ckpt_dir)
     except PerVFIError as err:
@@ -60,6 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         print(path)
     return 0
+
+
+def _log_to_stderr() -> None:
+    """Our progress messages on stderr. Only the package's logger: huggingface_hub prints its
+    own warnings, and a handler on the root logger would print them twice."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("pervfi")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 if __name__ == "__main__":
