@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except PerVFIError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the Hub client has removed its partial file by now
+        print("interrupted", file=sys.stderr)
+        return 130
     for path in paths:
         print(path)
     return 0

@@ -7,7 +7,8 @@ with ``X-Error-Code: EntryNotFound``. Every request is recorded.
 
 A file can be made to break in transit: its first GET announces the full length, sends
 `cut_after` bytes and closes the connection; every later GET of it (the client's retries) is
-refused with 503, as from a server that went down.
+refused with 503, as from a server that went down. A file can also stall: its GET sends
+`stall_after` bytes and then nothing until the server stops (to interrupt the client meanwhile).
 
 The server runs in daemon threads, each connection times out, and it shuts itself down after
 `lifetime_s` seconds at the latest, so a hung test cannot keep it alive.
@@ -35,11 +36,13 @@ class HubServer:
     repo_id: str
     files: dict[str, bytes]
     cut_after: dict[str, int] = field(default_factory=dict)  # filename -> bytes sent before closing
+    stall_after: dict[str, int] = field(default_factory=dict)  # filename -> bytes sent before stalling
     lifetime_s: float = 60.0
     requests: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -57,6 +60,7 @@ class HubServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._stopping.set()
         self._watchdog.cancel()
         self._httpd.shutdown()
         self._httpd.server_close()
@@ -105,9 +109,15 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Content-Type", "application/octet-stream")
             self.end_headers()
-            if send_body:
-                self.wfile.write(body[: hub.cut_after[filename]] if breaks else body)
+            if not send_body:
+                return
+            if filename in hub.stall_after:
+                self.wfile.write(body[: hub.stall_after[filename]])
                 self.wfile.flush()
+                hub._stopping.wait(hub.lifetime_s)
+                return
+            self.wfile.write(body[: hub.cut_after[filename]] if breaks else body)
+            self.wfile.flush()
 
         def log_message(self, format: str, *args) -> None:  # keep test output clean
             pass

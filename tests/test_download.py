@@ -5,8 +5,10 @@ download runs in a fresh Python process with those variables pointing at the loc
 and a temporary folder.
 """
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,14 +36,19 @@ def _tiny_repository() -> dict[str, bytes]:
     }
 
 
-def _run(hub: HubServer, tmp_path: Path, args: list[str], offline: bool = False) -> subprocess.CompletedProcess:
+def _env(hub: HubServer, tmp_path: Path, offline: bool = False) -> dict[str, str]:
+    """The environment of a fresh process: the Hub is `hub`, the client's home a temporary folder."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "HUGGINGFACE_"))}
     env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf-home"), HF_HUB_DISABLE_TELEMETRY="1",
                PYTHONPATH=str(REPO_ROOT))
     if offline:
         env["HF_HUB_OFFLINE"] = "1"
-    return subprocess.run([sys.executable, *args], env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
+    return env
+
+
+def _run(hub: HubServer, tmp_path: Path, args: list[str], offline: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], env=_env(hub, tmp_path, offline), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
 
 
 def _leftovers(folder: Path) -> list[Path]:
@@ -93,6 +100,25 @@ def test_interrupted_transfer_leaves_nothing_under_the_final_name(tmp_path):
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("error: cannot download") and filename in last
     assert hub.count("GET", filename) >= 1
+    assert not (ckpt / filename).exists()
+    assert _leftovers(ckpt) == []
+
+
+def test_ctrl_c_during_a_transfer_leaves_nothing_behind(tmp_path):
+    filename = _spec("vb").filename
+    data = serialized(manifest_state("vb", limit=40))
+    ckpt = tmp_path / "ckpt"
+    with HubServer(HUB_REPO, {filename: data}, stall_after={filename: len(data) // 2}) as hub:
+        process = subprocess.Popen([sys.executable, "-m", "pervfi.download", "--ckpt-dir", str(ckpt), "vb"],
+                                   env=_env(hub, tmp_path), cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not _leftovers(ckpt) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the transfer has begun writing its temporary file
+        assert _leftovers(ckpt), "the download never started"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("interrupted")
     assert not (ckpt / filename).exists()
     assert _leftovers(ckpt) == []
 
