@@ -86,14 +86,14 @@ def fetch_missing(entries: Iterable[ModelEntry], checkpoint_dir: str | Path = DE
     wanted = [entry for entry in entries if entry.checkpoint is not None]
     missing = [entry for entry in wanted if not checkpoint_path(entry, folder).is_file()]
     if missing and not download:
-        raise missing_checkpoints_error(missing, folder, "downloading is turned off")
+        raise _missing_error(missing, folder, "downloading is turned off")
     if missing and is_offline_mode():
-        raise missing_checkpoints_error(missing, folder, "HF_HUB_OFFLINE is set")
+        raise _missing_error(missing, folder, "HF_HUB_OFFLINE is set")
     for index, entry in enumerate(missing):
         try:
             _download(entry, folder)
         except LocalEntryNotFoundError as err:  # what hf_hub_download raises when the Hub is unreachable
-            raise missing_checkpoints_error(
+            raise _missing_error(
                 missing[index:], folder, f"the Hub cannot be reached ({_first_line(err.__cause__ or err)})"
             ) from err
     return [checkpoint_path(entry, folder) for entry in wanted]
@@ -115,21 +115,6 @@ def fetch_command(entry: ModelEntry, checkpoint_dir: str | Path = DEFAULT_DIR) -
     """The shell command that downloads the entry's checkpoint ahead of time."""
     folder = "" if Path(checkpoint_dir) == Path(DEFAULT_DIR) else f" --ckpt-dir {shlex.quote(str(checkpoint_dir))}"
     return f"python -m pervfi.download{folder} {entry.name}"
-
-
-def missing_checkpoints_error(entries: list[ModelEntry], checkpoint_dir: Path, reason: str) -> CheckpointError:
-    """The offline message: each missing file, how to fetch it, where a manual download goes,
-    and the method that needs no weights."""
-    paths = [checkpoint_path(entry, checkpoint_dir) for entry in entries]
-    plural = "s" if len(paths) > 1 else ""
-    lines = [f"missing checkpoint{plural} {', '.join(map(str, paths))} cannot be downloaded: {reason}"]
-    for entry, path in zip(entries, paths):
-        spec = entry.checkpoint
-        url = hf_hub_url(spec.repo_id, spec.filename)
-        lines.append(f"  {entry.name}: run `{fetch_command(entry, checkpoint_dir)}` when online,"
-                     f" or download {url} and save it as {path}")
-    lines.append(f"  or use `-m {WEIGHT_FREE_METHOD}`, which needs no weights")
-    return CheckpointError("\n".join(lines))
 
 
 def read_state_dict(path: str | Path, state_key: str | None = None) -> dict[str, Tensor]:
@@ -197,6 +182,21 @@ def _download(entry: ModelEntry, folder: Path) -> None:
     except CheckpointError as err:
         target.unlink()
         raise CheckpointError(f"{err}; it was just downloaded from {url} and has been removed") from err
+
+
+def _missing_error(entries: list[ModelEntry], checkpoint_dir: Path, reason: str) -> CheckpointError:
+    """The offline message: each missing file, how to fetch it, where a manual download goes,
+    and the method that needs no weights."""
+    paths = [checkpoint_path(entry, checkpoint_dir) for entry in entries]
+    plural = "s" if len(paths) > 1 else ""
+    lines = [f"missing checkpoint{plural} {', '.join(map(str, paths))} cannot be downloaded: {reason}"]
+    for entry, path in zip(entries, paths):
+        spec = entry.checkpoint
+        url = hf_hub_url(spec.repo_id, spec.filename)
+        lines.append(f"  {entry.name}: run `{fetch_command(entry, checkpoint_dir)}` when online,"
+                     f" or download {url} and save it as {path}")
+    lines.append(f"  or use `-m {WEIGHT_FREE_METHOD}`, which needs no weights")
+    return CheckpointError("\n".join(lines))
 
 
 def _state_dict_problem(content: Any) -> str | None:

@@ -50,7 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _log_to_stderr()
     try:
         paths = fetch_missing(resolve_names(args.names), args.ckpt_dir)
     except PerVFIError as err:
@@ -75,4 +74,5 @@ def _log_to_stderr() -> None:
 
 
 if __name__ == "__main__":
+    _log_to_stderr()
     sys.exit(main())
