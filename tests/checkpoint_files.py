@@ -22,7 +22,19 @@ def manifest_state(name: str, limit: int | None = None) -> dict[str, Tensor]:
     the reference weights; skips the test when the conformance folder is absent."""
     layout = list(manifest()[name].items())[:limit]
     zeros = {key: torch.zeros(shape, dtype=getattr(torch, dtype)) for key, (shape, dtype) in layout}
-    return fill_state(zeros, salt=f"ckpt-test-{name}", gain=0.7)
+    return tie_shared_norms(fill_state(zeros, salt=f"ckpt-test-{name}", gain=0.7))
+
+
+def tie_shared_norms(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """RAFT's strided residual blocks register one norm module twice (``norm3`` and
+    ``downsample.1``), so the official files hold equal values under both keys."""
+    tied = dict(state)
+    for key in state:
+        if ".downsample.1." in key:
+            twin = key.replace(".downsample.1.", ".norm3.")
+            if twin in state:
+                tied[key] = state[twin]
+    return tied
 
 
 def official_layout(name: str, state: dict[str, Tensor]) -> Any:
