@@ -29,17 +29,17 @@ def _norm(kind: str, channels: int) -> nn.Module:
 
 
 class ResidualBlock(nn.Module):
-    """Two 3×3 convolutions with normalisation; a strided 1×1 projection on the skip."""
+    """Two 3×3 convolutions with normalisation; a (strided) 1×1 projection on the skip."""
 
-    def __init__(self, in_channels: int, channels: int, norm: str, stride: int = 1) -> None:
+    def __init__(self, in_channels: int, channels: int, norm: str, stride: int = 1, bias: bool = True) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, channels, 3, padding=1, stride=stride)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, padding=1, stride=stride, bias=bias)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=bias)
         self.relu = nn.ReLU(inplace=True)
         self.norm1 = _norm(norm, channels)
         self.norm2 = _norm(norm, channels)
         self.downsample = None
-        if stride != 1:
+        if stride != 1 or in_channels != channels:
             # The official layout registers the skip's norm twice: as norm3 and as
             # downsample.1 (one module). Order matters: on loading, downsample.1 wins.
             self.norm3 = _norm(norm, channels)
@@ -78,19 +78,28 @@ class BottleneckBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Image → features at 1/8 resolution: a 7×7 strided stem and three stages of two blocks."""
+    """Image → features at 1/8 resolution: a 7×7 strided stem and three stages of two blocks.
 
-    def __init__(self, output_dim: int, norm: str, small: bool) -> None:
+    `small` uses RAFT-small's bottleneck blocks; `conv_bias=False` is GMFlow's backbone
+    (no bias in the stem and the blocks' 3×3 convolutions).
+    """
+
+    def __init__(self, output_dim: int, norm: str, small: bool = False, conv_bias: bool = True) -> None:
         super().__init__()
-        block = BottleneckBlock if small else ResidualBlock
         widths = (32, 32, 64, 96) if small else (64, 64, 96, 128)
         self.norm1 = _norm(norm, widths[0])
-        self.conv1 = nn.Conv2d(3, widths[0], 7, stride=2, padding=3)
+        self.conv1 = nn.Conv2d(3, widths[0], 7, stride=2, padding=3, bias=conv_bias)
         self.relu1 = nn.ReLU(inplace=True)
+
+        def block(c_in: int, c_out: int, stride: int = 1) -> nn.Module:
+            if small:
+                return BottleneckBlock(c_in, c_out, norm, stride)
+            return ResidualBlock(c_in, c_out, norm, stride, bias=conv_bias)
+
         stages = []
         for stage, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
             stride = 1 if stage == 0 else 2
-            stages.append(nn.Sequential(block(c_in, c_out, norm, stride), block(c_out, c_out, norm)))
+            stages.append(nn.Sequential(block(c_in, c_out, stride), block(c_out, c_out)))
         self.layer1, self.layer2, self.layer3 = stages
         self.conv2 = nn.Conv2d(widths[-1], output_dim, 1)
 

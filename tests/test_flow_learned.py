@@ -1,4 +1,5 @@
-"""RAFT, RAFT-small and GMA against the reference vectors, and their contracts."""
+"""The learned flow estimators (RAFT, RAFT-small, GMA, GMFlow) against the reference vectors,
+and their contracts."""
 import pytest
 import torch
 
@@ -6,13 +7,13 @@ from pervfi import build_flow_estimator
 from tests.conformance import assert_conforms, fill, load_vector, manifest, vector_params
 
 torch.set_grad_enabled(False)
-NAMES = ["raft", "raft_small", "gma"]
+NAMES = ["raft", "raft_small", "gma", "gmflow"]
 FLOW_TOLERANCE = 5e-3  # pixels, the conformance README's bound for flows
 
 
 def _vectors():
-    # "raft_1*" keeps raft_small's files out of raft's list.
-    return vector_params("raft_1*.pt") + vector_params("raft_small_*.pt") + vector_params("gma_*.pt")
+    # "<name>_<digit>" keeps raft_small's files out of raft's list.
+    return [param for name in NAMES for param in vector_params(f"{name}_[0-9]*.pt")]
 
 
 def _filled(name, gain=0.5):

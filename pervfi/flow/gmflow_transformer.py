@@ -1,0 +1,174 @@
+"""GMFlow's feature transformer (Xu et al., CVPR 2022): self- and cross-attention over
+2×2 windows of the 1/8-resolution features, shifted every other layer (Swin-style), and
+the self-attention that propagates flow along similar features."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def split_windows(x: Tensor, splits: int) -> Tensor:
+    """B×H×W×C → (B·splits²)×(H/splits)×(W/splits)×C, windows row-major per image."""
+    b, h, w, c = x.shape
+    x = x.view(b, splits, h // splits, splits, w // splits, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(b * splits * splits, h // splits, w // splits, c)
+
+
+def merge_windows(x: Tensor, splits: int) -> Tensor:
+    """The inverse of `split_windows`."""
+    b, h, w, c = x.shape
+    x = x.view(b // (splits * splits), splits, splits, h, w, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(b // (splits * splits), splits * h, splits * w, c)
+
+
+def sine_position(height: int, width: int, channels: int, device: torch.device) -> Tensor:
+    """DETR's normalised sine position embedding of an H×W map: channels×H×W (y then x halves)."""
+    features = channels // 2
+    scale = 2 * math.pi
+    ys = torch.arange(1, height + 1, device=device, dtype=torch.float32) / (height + 1e-6) * scale
+    xs = torch.arange(1, width + 1, device=device, dtype=torch.float32) / (width + 1e-6) * scale
+    index = torch.arange(features, device=device, dtype=torch.float32)
+    frequencies = 10000 ** (2 * torch.div(index, 2, rounding_mode="floor") / features)
+
+    def embed(positions: Tensor) -> Tensor:  # L → L×features, sin and cos interleaved
+        angles = positions[:, None] / frequencies
+        return torch.stack([angles[:, 0::2].sin(), angles[:, 1::2].cos()], dim=2).flatten(1)
+
+    pos_y = embed(ys)[:, None, :].expand(height, width, features)
+    pos_x = embed(xs)[None, :, :].expand(height, width, features)
+    return torch.cat([pos_y, pos_x], dim=2).permute(2, 0, 1)
+
+
+def add_window_position(feature: Tensor, splits: int) -> Tensor:
+    """Add the position embedding of one window to every window of a B×C×H×W map."""
+    _, channels, height, width = feature.shape
+    position = sine_position(height // splits, width // splits, channels, feature.device)
+    return feature + position.repeat(1, splits, splits)
+
+
+def shifted_window_mask(height: int, width: int, splits: int, device: torch.device) -> Tensor:
+    """Attention bias for shifted windows: −100 between pixels that the cyclic shift
+    brought together from different regions, else 0 (Swin Transformer).
+    (splits²)×L×L with L the pixels of one window."""
+    window_h, window_w = height // splits, width // splits
+    shift_h, shift_w = window_h // 2, window_w // 2
+    regions = torch.zeros(1, height, width, 1, device=device)
+    label = 0
+    for rows in (slice(0, -window_h), slice(-window_h, -shift_h), slice(-shift_h, None)):
+        for cols in (slice(0, -window_w), slice(-window_w, -shift_w), slice(-shift_w, None)):
+            regions[:, rows, cols, :] = label
+            label += 1
+    windows = split_windows(regions, splits).view(-1, window_h * window_w)
+    differs = windows.unsqueeze(1) - windows.unsqueeze(2)
+    return torch.where(differs != 0, torch.full_like(differs, -100.0), torch.zeros_like(differs))
+
+
+def window_attention(query: Tensor, key: Tensor, value: Tensor, height: int, width: int, splits: int,
+                     mask: Tensor | None) -> Tensor:
+    """Single-head attention within `splits`×`splits` windows (shifted by half a window
+    when `mask` is given). Inputs and output B×(H·W)×C."""
+    b, _, c = query.shape
+    window_h, window_w = height // splits, width // splits
+    shift = (-(window_h // 2), -(window_w // 2))
+
+    def windows(x: Tensor) -> Tensor:
+        x = x.view(b, height, width, c)
+        if mask is not None:
+            x = torch.roll(x, shifts=shift, dims=(1, 2))
+        return split_windows(x, splits).view(b * splits * splits, -1, c)
+
+    scores = torch.matmul(windows(query), windows(key).transpose(1, 2)) / math.sqrt(c)
+    if mask is not None:
+        scores = scores + mask.repeat(b, 1, 1)
+    out = torch.matmul(torch.softmax(scores, dim=-1), windows(value))
+    out = merge_windows(out.view(b * splits * splits, window_h, window_w, c), splits)
+    if mask is not None:
+        out = torch.roll(out, shifts=(-shift[0], -shift[1]), dims=(1, 2))
+    return out.reshape(b, -1, c)
+
+
+class TransformerLayer(nn.Module):
+    """Attention of `source` to `target` (self-attention when they are the same), merged
+    and normalised, optionally followed by a feed-forward network; residual."""
+
+    def __init__(self, dim: int, ffn_expansion: int, with_ffn: bool) -> None:
+        super().__init__()
+        self.q_proj = nn.Linear(dim, dim, bias=False)
+        self.k_proj = nn.Linear(dim, dim, bias=False)
+        self.v_proj = nn.Linear(dim, dim, bias=False)
+        self.merge = nn.Linear(dim, dim, bias=False)
+        self.norm1 = nn.LayerNorm(dim)
+        self.mlp = None
+        if with_ffn:
+            self.mlp = nn.Sequential(
+                nn.Linear(dim * 2, dim * 2 * ffn_expansion, bias=False),
+                nn.GELU(),
+                nn.Linear(dim * 2 * ffn_expansion, dim, bias=False),
+            )
+            self.norm2 = nn.LayerNorm(dim)
+
+    def forward(self, source: Tensor, target: Tensor, height: int, width: int, splits: int,
+                mask: Tensor | None) -> Tensor:
+        message = window_attention(self.q_proj(source), self.k_proj(target), self.v_proj(target),
+                                   height, width, splits, mask)
+        message = self.norm1(self.merge(message))
+        if self.mlp is not None:
+            message = self.norm2(self.mlp(torch.cat([source, message], dim=-1)))
+        return source + message
+
+
+class TransformerBlock(nn.Module):
+    """Self-attention, then cross-attention with a feed-forward network."""
+
+    def __init__(self, dim: int, ffn_expansion: int, shifted: bool) -> None:
+        super().__init__()
+        self.shifted = shifted
+        self.self_attn = TransformerLayer(dim, ffn_expansion, with_ffn=False)
+        self.cross_attn_ffn = TransformerLayer(dim, ffn_expansion, with_ffn=True)
+
+    def forward(self, source: Tensor, target: Tensor, height: int, width: int, splits: int,
+                mask: Tensor) -> Tensor:
+        mask = mask if self.shifted else None
+        source = self.self_attn(source, source, height, width, splits, mask)
+        return self.cross_attn_ffn(source, target, height, width, splits, mask)
+
+
+class FeatureTransformer(nn.Module):
+    """Both frames' features attend to themselves and to each other, layer by layer; the
+    windows of every other layer are shifted."""
+
+    def __init__(self, layers: int, dim: int, ffn_expansion: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(TransformerBlock(dim, ffn_expansion, shifted=i % 2 == 1) for i in range(layers))
+
+    def forward(self, feature0: Tensor, feature1: Tensor, splits: int) -> tuple[Tensor, Tensor]:
+        b, c, h, w = feature0.shape
+        mask = shifted_window_mask(h, w, splits, feature0.device)
+        # Both frames as one batch; each attends to the other, which is the batch swapped.
+        source = torch.cat([feature0, feature1]).flatten(2).transpose(1, 2)
+        for layer in self.layers:
+            target = torch.cat(source.chunk(2)[::-1])
+            source = layer(source, target, h, w, splits, mask)
+        out0, out1 = source.transpose(1, 2).reshape(2 * b, c, h, w).chunk(2)
+        return out0, out1
+
+
+class FeatureFlowAttention(nn.Module):
+    """Propagates flow by global self-attention on the (first frame's) features."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.q_proj = nn.Linear(dim, dim)
+        self.k_proj = nn.Linear(dim, dim)
+
+    def forward(self, feature: Tensor, flow: Tensor) -> Tensor:
+        b, c, h, w = feature.shape
+        query = self.q_proj(feature.flatten(2).transpose(1, 2))
+        # As in the official code, the key projects the projected query (an equivalent
+        # parametrisation that the checkpoints were trained with).
+        key = self.k_proj(query)
+        prob = torch.softmax(torch.matmul(query, key.transpose(1, 2)) / math.sqrt(c), dim=-1)
+        out = torch.matmul(prob, flow.flatten(2).transpose(1, 2))
+        return out.transpose(1, 2).reshape(b, 2, h, w)
