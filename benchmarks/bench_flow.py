@@ -1,0 +1,52 @@
+"""Flow estimators: two separate calls vs the shared bidirectional path, median of runs.
+
+    python benchmarks/bench_flow.py [--names raft raft_small gma gmflow dis] [--size 256 448] [--runs 5]
+
+Weights are random (timings do not depend on their values).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pervfi import build_flow_estimator  # noqa: E402
+
+
+def median_seconds(fn, runs: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--names", nargs="+", default=["raft", "raft_small", "gma", "gmflow", "dis", "farneback"])
+    parser.add_argument("--size", type=int, nargs=2, default=(256, 448), metavar=("H", "W"))
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    g = torch.Generator().manual_seed(0)
+    img0 = torch.rand(1, 3, *args.size, generator=g)
+    img1 = torch.roll(img0, shifts=(3, 5), dims=(2, 3))
+    print(f"{args.size[0]}×{args.size[1]}, {torch.get_num_threads()} threads, median of {args.runs}")
+    print("| estimator | two calls (s) | bidirectional (s) | speed-up |")
+    print("|---|---|---|---|")
+    for name in args.names:
+        model = build_flow_estimator(name).eval()
+        separate = median_seconds(lambda: (model.estimate(img0, img1), model.estimate(img1, img0)), args.runs)
+        shared = median_seconds(lambda: model.estimate_bidirectional(img0, img1), args.runs)
+        print(f"| {name} | {separate:.3f} | {shared:.3f} | {separate / shared:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
