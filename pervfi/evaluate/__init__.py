@@ -1,0 +1,1 @@
+"""Evaluation: any method on the standard VFI benchmarks with the paper's protocol."""
