@@ -21,7 +21,7 @@ def read_rgb(path: Path) -> np.ndarray:
 
 def to_tensor(frame: np.ndarray, device: torch.device | str = "cpu") -> Tensor:
     """H×W×3 uint8 → 1×3×H×W float32 in [0, 1] on `device`."""
-    return torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1)[None].float() / 255.0
+    return torch.from_numpy(np.array(frame, copy=True)).to(device).permute(2, 0, 1)[None].float() / 255.0
 
 
 def to_uint8(image: Tensor) -> np.ndarray:
