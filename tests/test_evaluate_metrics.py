@@ -3,6 +3,7 @@ reported (not raised) when their backbone weights cannot be had."""
 from __future__ import annotations
 
 import urllib.error
+import warnings
 
 import cv2
 import numpy as np
@@ -136,7 +137,9 @@ def _lpips_with_random_backbone():
     lpips = pytest.importorskip("lpips")
     torch.manual_seed(0)
     # pnet_rand: an untrained AlexNet (nothing to download); the linear layers are the package's
-    return lpips.LPIPS(net="alex", pnet_rand=True, verbose=False).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torchvision on the package's `pretrained=` argument
+        return lpips.LPIPS(net="alex", pnet_rand=True, verbose=False).eval()
 
 
 @torch.no_grad()

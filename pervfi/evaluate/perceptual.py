@@ -180,7 +180,8 @@ def _raft_large(device: torch.device, offline: bool) -> Callable[[Tensor, Tensor
     model = raft_large(weights=Raft_Large_Weights.C_T_SKHT_V2, progress=False).to(device).eval()
 
     def estimate(img0: Tensor, img1: Tensor) -> Tensor:
-        padder = Padder(*img0.shape[-2:], multiple=8, mode="center")
+        # RAFT works on sides that are multiples of 8 and at least 128 pixels
+        padder = Padder(*img0.shape[-2:], multiple=8, mode="center", minimum=128)
         img0, img1 = padder.apply(img0 * 2 - 1, img1 * 2 - 1)
         return padder.crop(model(img0, img1)[-1])[0]
 
