@@ -198,3 +198,18 @@ def test_cost_of_a_pipeline_counts_its_parameters_and_flops() -> None:
     cost = measure_cost(method, device="cpu", size=64, runs=1, warmup=0)
     assert cost["parameters"] == sum(parameter.numel() for parameter in generator.parameters()) > 0
     assert cost["flops"] > 1e6
+
+
+def test_snu_film_prints_a_row_per_split_and_one_for_all(tmp_path: Path, capsys) -> None:
+    frames = tmp_path / "SNU-FILM/test/GOPRO_test/GOPR0001"
+    _write_sequence(frames, 5)
+    listed = lambda *indices: " ".join(f"data/SNU-FILM/test/GOPRO_test/GOPR0001/{i:03d}.png" for i in indices)  # noqa: E731
+    (tmp_path / "SNU-FILM/test-easy.txt").write_text(listed(0, 1, 2) + "\n" + listed(2, 3, 4) + "\n")
+    (tmp_path / "SNU-FILM/test-hard.txt").write_text(listed(0, 2, 4) + "\n")
+    code, out, err = _run_cli(capsys, "-m", "average", "--dataset", "snu-film", "--root", str(tmp_path / "SNU-FILM"),
+                              "--metrics", "psnr")
+    assert code == 0, err
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in out.splitlines()[2:]]
+    assert [row[1:3] for row in rows] == [["snu-film easy", "2"], ["snu-film hard", "1"], ["snu-film", "3"]]
+    easy, hard, overall = (float(row[3]) for row in rows)
+    assert overall == pytest.approx((2 * easy + hard) / 3, abs=0.01)  # triplets: the mean over samples

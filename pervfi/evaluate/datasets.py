@@ -213,6 +213,10 @@ def sequence_folders(root: Path) -> list[tuple[str, list[Path]]]:
     return [(folder.name, frames) for folder in _subfolders(root) if (frames := image_files(folder))]
 
 
+def _the_root(root: Path) -> Path:
+    return root
+
+
 def _davis_folder(resolution: str) -> Callable[[Path], Path]:
     """DAVIS: the root of the release (JPEGImages/<resolution>/) or that folder itself."""
     return lambda root: root / "JPEGImages" / resolution if (root / "JPEGImages" / resolution).is_dir() else root
@@ -247,14 +251,14 @@ DATASETS: dict[str, DatasetSpec] = {
     "triplets": DatasetSpec("SAMPLE/ folders of three frames, the middle one the ground truth",
                             triplets=folder_triplet_items),
     "xiph-2k": DatasetSpec("SEQUENCE/ folders of 4K frames (resized to 2048×1080)",
-                           video_folder=Path, transform=resize_to(2048, 1080)),
+                           video_folder=_the_root, transform=resize_to(2048, 1080)),
     "xiph-4k": DatasetSpec("SEQUENCE/ folders of 4K frames (centre 2048×1080 crop)",
-                           video_folder=Path, transform=center_crop(2048, 1080)),
+                           video_folder=_the_root, transform=center_crop(2048, 1080)),
     "davis": DatasetSpec("JPEGImages/480p/SEQUENCE/ frames (or SEQUENCE/ folders)", video_folder=_davis_folder("480p")),
     "davis-1080p": DatasetSpec("JPEGImages/Full-Resolution/SEQUENCE/ frames (resized to 1920×1080)",
                                video_folder=_davis_folder("Full-Resolution"), transform=resize_to(1920, 1080)),
     "adobe240": DatasetSpec("test_frames/SEQUENCE/ frames (or SEQUENCE/ folders)", video_folder=_adobe240_folder),
-    "sequence": DatasetSpec("a folder of frames, or a folder of such folders", video_folder=Path),
+    "sequence": DatasetSpec("a folder of frames, or a folder of such folders", video_folder=_the_root),
 }
 
 

@@ -105,14 +105,13 @@ def markdown_table(summary: Mapping[str, Any], metrics: Sequence[str], by_group:
     run; metrics that could not be loaded read n/a, with the reasons below the table."""
     unavailable: Mapping[str, str] = summary.get("unavailable", {})
     header = ["method", "dataset", "samples", *(METRIC_LABELS[name] for name in metrics)]
-    label = f"{summary['dataset']}" + (f" ×{summary['scale']}" if summary.get("video") else "")
-    rows = []
-    if by_group:
-        for group, means in summary["groups"].items():
-            rows.append([summary["method"], f"{label} {group}", means["samples"], *(_format(name, means[name]) for name in metrics)])
-    rows.append([summary["method"], label, summary["samples"], *(_format(name, summary[name]) for name in metrics)])
+    label = summary["dataset"] + (f" ×{summary['scale']}" if summary.get("video") else "")
+    rows = [(f"{label} {group}", means) for group, means in summary["groups"].items()] if by_group else []
+    rows.append((label, summary))
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    for dataset, means in rows:
+        cells = [summary["method"], dataset, str(means["samples"]), *(_format(name, means[name]) for name in metrics)]
+        lines.append("| " + " | ".join(cells) + " |")
     if unavailable:
         lines.append("")
         lines += [f"n/a {name}: {reason}" for name, reason in unavailable.items()]
