@@ -40,9 +40,11 @@ class Interpolator:
 
         Missing checkpoints are fetched from the Hugging Face Hub when `download` is true.
         """
-        from .checkpoints import load_model
+        from .checkpoints import load_model, require_checkpoints
 
         spec = parse_method(method)
+        # Fetch (or, offline, report) every missing file at once before building either model.
+        require_checkpoints([(spec.flow, "flow"), (spec.generator, "generator")], checkpoint_dir, download=download)
         flow = load_model(spec.flow, "flow", checkpoint_dir, download=download)
         generator = load_model(spec.generator, "generator", checkpoint_dir, download=download)
         return cls(flow, generator, device=device)

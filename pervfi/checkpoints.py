@@ -1,0 +1,230 @@
+"""Official checkpoints: fetched from the Hugging Face Hub when missing, read safely, loaded strictly.
+
+A registered model's weights live at ``<checkpoint_dir>/<spec.path>``, the reference layout
+(``checkpoints/PerVFI/v00.pth``, ``checkpoints/RAFT/raft-sintel.pth``, ...). A missing file is
+fetched with `huggingface_hub.hf_hub_download` into that folder, so the Hub's own settings
+apply (HF_ENDPOINT, HF_HUB_OFFLINE, HF_HOME, HF_TOKEN, HF_HUB_DISABLE_PROGRESS_BARS, ...).
+The library writes the transfer to a temporary file under ``<checkpoint_dir>/.cache/huggingface``
+and renames it into place only once it is complete and of the announced size, so an interrupted
+download leaves nothing under the final name; a downloaded file that then fails to read as a
+state dict is removed again.
+
+Files are read with ``torch.load(weights_only=True)``: tensors and plain containers only, never
+arbitrary pickled objects.
+"""
+from __future__ import annotations
+
+import logging
+import pickle
+import shlex
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import hf_hub_download, hf_hub_url, is_offline_mode
+from huggingface_hub.errors import LocalEntryNotFoundError
+from huggingface_hub.utils import httpx
+from torch import Tensor, nn
+
+from . import registry
+from .errors import CheckpointError
+from .registry import ModelEntry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DIR = "checkpoints"
+# The method that runs without any checkpoint, offered when weights are missing offline.
+WEIGHT_FREE_METHOD = "dis+splat"
+# How many offending keys an error message names.
+KEYS_SHOWN = 3
+
+
+def load_model(name: str, kind: str, checkpoint_dir: str | Path = DEFAULT_DIR,
+               download: bool = True) -> nn.Module:
+    """The registered model `name` of `kind` ("flow" or "generator") with its official weights, in eval mode.
+
+    A missing checkpoint is fetched from the Hub first, unless `download` is false or
+    HF_HUB_OFFLINE is set. Flow names with ":" are user estimators (``module:callable``),
+    built by `build_flow_estimator` and used without a checkpoint.
+    """
+    if kind == "flow" and ":" in name:
+        from .flow import build_flow_estimator
+
+        return build_flow_estimator(name).eval()
+    entry = registry.get_entry(name, kind)
+    if entry.checkpoint is None:
+        return entry.build().eval()
+    (path,) = fetch_missing([entry], checkpoint_dir, download=download)
+    try:
+        state = read_state_dict(path, entry.checkpoint.state_key)
+    except CheckpointError as err:
+        raise CheckpointError(
+            f"{err}; delete it and run `{fetch_command(entry, checkpoint_dir)}` to fetch it again"
+        ) from err
+    model = entry.build()
+    load_state(model, state, path, entry.name)
+    return model.eval()
+
+
+def require_checkpoints(models: Iterable[tuple[str, str]], checkpoint_dir: str | Path = DEFAULT_DIR,
+                        download: bool = True) -> None:
+    """Make sure the checkpoints of the (name, kind) models are on disk, fetching the missing ones.
+
+    Offline, one error lists every missing file at once (rather than one per run).
+    User flow estimators (names with ":") need none.
+    """
+    entries = [registry.get_entry(name, kind) for name, kind in models if ":" not in name]
+    fetch_missing(entries, checkpoint_dir, download=download)
+
+
+def fetch_missing(entries: Iterable[ModelEntry], checkpoint_dir: str | Path = DEFAULT_DIR,
+                  download: bool = True) -> list[Path]:
+    """Local paths of the entries' checkpoints (entries without one are skipped), downloading
+    those not on disk yet; a CheckpointError listing them when they cannot be downloaded."""
+    folder = Path(checkpoint_dir)
+    wanted = [entry for entry in entries if entry.checkpoint is not None]
+    missing = [entry for entry in wanted if not checkpoint_path(entry, folder).is_file()]
+    if missing and not download:
+        raise _missing_error(missing, folder, "downloading is turned off")
+    if missing and is_offline_mode():
+        raise _missing_error(missing, folder, "HF_HUB_OFFLINE is set")
+    for index, entry in enumerate(missing):
+        try:
+            _download(entry, folder)
+        except LocalEntryNotFoundError as err:  # what hf_hub_download raises when the Hub is unreachable
+            raise _missing_error(
+                missing[index:], folder, f"the Hub cannot be reached ({_first_line(err.__cause__ or err)})"
+            ) from err
+    return [checkpoint_path(entry, folder) for entry in wanted]
+
+
+def downloadable_names() -> list[str]:
+    """Registered models that have an official checkpoint."""
+    return [name for name in registry.names() if registry.get_entry(name).checkpoint is not None]
+
+
+def checkpoint_path(entry: ModelEntry, checkpoint_dir: str | Path = DEFAULT_DIR) -> Path:
+    """Where the entry's checkpoint belongs under `checkpoint_dir` (the reference layout)."""
+    if entry.checkpoint is None:
+        raise ValueError(f"model {entry.name!r} has no checkpoint")
+    return Path(checkpoint_dir) / entry.checkpoint.path
+
+
+def fetch_command(entry: ModelEntry, checkpoint_dir: str | Path = DEFAULT_DIR) -> str:
+    """The shell command that downloads the entry's checkpoint ahead of time."""
+    folder = "" if Path(checkpoint_dir) == Path(DEFAULT_DIR) else f" --ckpt-dir {shlex.quote(str(checkpoint_dir))}"
+    return f"python -m pervfi.download{folder} {entry.name}"
+
+
+def read_state_dict(path: str | Path, state_key: str | None = None) -> dict[str, Tensor]:
+    """The parameter tensors in a checkpoint file, keys without DataParallel's ``module.`` prefix.
+
+    `state_key` unwraps files that keep the state dict under a key (GMFlow's ``{"model": ...}``).
+    Anything but a readable file of named tensors is a CheckpointError naming the file.
+    """
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise _unusable(path, "it is corrupt or holds pickled Python objects, which are never loaded"
+                              " (only tensors are)") from err
+    except (RuntimeError, EOFError, KeyError, ValueError) as err:  # torch.load's errors for damaged files
+        raise _unusable(path, "it is truncated or corrupt") from err
+    except OSError as err:
+        raise _unusable(path, f"it cannot be read ({err.strerror or err})") from err
+    if state_key is not None and isinstance(content, Mapping) and state_key in content:
+        content = content[state_key]
+    problem = _state_dict_problem(content)
+    if problem:
+        raise _unusable(path, problem)
+    return {key.removeprefix("module."): tensor for key, tensor in content.items()}
+
+
+def load_state(model: nn.Module, state: Mapping[str, Tensor], path: str | Path, name: str) -> None:
+    """Load `state` (read from `path`) into `model` strictly; a mismatch is one CheckpointError
+    naming the file, the model, and the first missing, unexpected and wrongly shaped keys."""
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    misshaped = [
+        f"{key} {_shape(state[key])} in the file, {_shape(expected[key])} in the model"
+        for key in expected if key in state and state[key].shape != expected[key].shape
+    ]
+    problems = [
+        f"{len(keys)} {what} ({_first(keys)})"
+        for what, keys in (("missing keys", missing), ("unexpected keys", unexpected),
+                           ("wrongly shaped keys", misshaped)) if keys
+    ]
+    if problems:
+        raise CheckpointError(
+            f"{path} does not fit model {name!r}: {'; '.join(problems)}; is it the checkpoint of another model?"
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def _download(entry: ModelEntry, folder: Path) -> None:
+    """Fetch the entry's checkpoint from the Hub into `folder` and check that it reads as a state dict."""
+    spec = entry.checkpoint
+    target = checkpoint_path(entry, folder)
+    url = hf_hub_url(spec.repo_id, spec.filename)
+    log.info("downloading %s (%s) to %s", url, entry.name, target)
+    try:
+        fetched = Path(hf_hub_download(spec.repo_id, spec.filename, local_dir=folder))
+    except LocalEntryNotFoundError:
+        raise
+    except (httpx.HTTPError, OSError) as err:  # HTTP status, transport, size-check and disk errors
+        raise CheckpointError(f"cannot download {url} to {target}: {_first_line(err)}") from err
+    if fetched.resolve() != target.resolve():  # the Hub file name differs from the local layout
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fetched.replace(target)
+    try:
+        read_state_dict(target, spec.state_key)
+    except CheckpointError as err:
+        target.unlink()
+        raise CheckpointError(f"{err}; it was just downloaded from {url} and has been removed") from err
+
+
+def _missing_error(entries: list[ModelEntry], checkpoint_dir: Path, reason: str) -> CheckpointError:
+    """The offline message: each missing file, how to fetch it, where a manual download goes,
+    and the method that needs no weights."""
+    paths = [checkpoint_path(entry, checkpoint_dir) for entry in entries]
+    plural = "s" if len(paths) > 1 else ""
+    lines = [f"missing checkpoint{plural} {', '.join(map(str, paths))} cannot be downloaded: {reason}"]
+    for entry, path in zip(entries, paths):
+        spec = entry.checkpoint
+        url = hf_hub_url(spec.repo_id, spec.filename)
+        lines.append(f"  {entry.name}: run `{fetch_command(entry, checkpoint_dir)}` when online,"
+                     f" or download {url} and save it as {path}")
+    lines.append(f"  or use `-m {WEIGHT_FREE_METHOD}`, which needs no weights")
+    return CheckpointError("\n".join(lines))
+
+
+def _state_dict_problem(content: Any) -> str | None:
+    """Why `content` is not a state dict (names mapped to tensors), or None if it is one."""
+    if not isinstance(content, Mapping):
+        return f"it holds a {type(content).__name__}, not a state dict (parameter names mapped to tensors)"
+    if not content:
+        return "it holds an empty dict, not a state dict"
+    for key, value in content.items():
+        if not isinstance(key, str) or not isinstance(value, Tensor):
+            return (f"it holds a dict whose entry {key!r} is a {type(value).__name__}, not a tensor,"
+                    " so it is not a state dict")
+    return None
+
+
+def _unusable(path: str | Path, reason: str) -> CheckpointError:
+    return CheckpointError(f"{path} is not a usable checkpoint: {reason}")
+
+
+def _first(keys: list[str]) -> str:
+    shown = ", ".join(keys[:KEYS_SHOWN])
+    return shown + (", ..." if len(keys) > KEYS_SHOWN else "")
+
+
+def _shape(tensor: Tensor) -> str:
+    return "x".join(map(str, tensor.shape)) or "scalar"
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -1,0 +1,300 @@
+"""Building blocks of RAFT (Teed & Deng, ECCV 2020), shared by RAFT, RAFT-small and GMA.
+
+One small module per idea of the paper: feature/context encoders, the all-pairs
+correlation pyramid, the motion encoder, the (separable) convolutional GRU, the flow
+head, and convex upsampling. Parameter names follow the official checkpoints.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..ops import coords_grid
+
+# RAFT works at 1/8 of the frame: the encoders downsample three times.
+DOWNSAMPLE = 8
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels)
+    if kind == "none":
+        return nn.Sequential()
+    raise ValueError(f"unknown normalisation {kind!r}")
+
+
+class ResidualBlock(nn.Module):
+    """Two 3×3 convolutions with normalisation; a strided 1×1 projection on the skip."""
+
+    def __init__(self, in_channels: int, channels: int, norm: str, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, padding=1, stride=stride)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+        self.norm1 = _norm(norm, channels)
+        self.norm2 = _norm(norm, channels)
+        self.downsample = None
+        if stride != 1:
+            # The official layout registers the skip's norm twice: as norm3 and as
+            # downsample.1 (one module). Order matters: on loading, downsample.1 wins.
+            self.norm3 = _norm(norm, channels)
+            self.downsample = nn.Sequential(nn.Conv2d(in_channels, channels, 1, stride=stride), self.norm3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.relu(self.norm1(self.conv1(x)))
+        y = self.relu(self.norm2(self.conv2(y)))
+        skip = x if self.downsample is None else self.downsample(x)
+        return self.relu(skip + y)
+
+
+class BottleneckBlock(nn.Module):
+    """1×1 → 3×3 → 1×1 convolutions (a quarter of the width inside), RAFT-small's block."""
+
+    def __init__(self, in_channels: int, channels: int, norm: str, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels // 4, 1)
+        self.conv2 = nn.Conv2d(channels // 4, channels // 4, 3, padding=1, stride=stride)
+        self.conv3 = nn.Conv2d(channels // 4, channels, 1)
+        self.relu = nn.ReLU(inplace=True)
+        self.norm1 = _norm(norm, channels // 4)
+        self.norm2 = _norm(norm, channels // 4)
+        self.norm3 = _norm(norm, channels)
+        self.downsample = None
+        if stride != 1:
+            self.norm4 = _norm(norm, channels)
+            self.downsample = nn.Sequential(nn.Conv2d(in_channels, channels, 1, stride=stride), self.norm4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.relu(self.norm1(self.conv1(x)))
+        y = self.relu(self.norm2(self.conv2(y)))
+        y = self.relu(self.norm3(self.conv3(y)))
+        skip = x if self.downsample is None else self.downsample(x)
+        return self.relu(skip + y)
+
+
+class Encoder(nn.Module):
+    """Image → features at 1/8 resolution: a 7×7 strided stem and three stages of two blocks."""
+
+    def __init__(self, output_dim: int, norm: str, small: bool) -> None:
+        super().__init__()
+        block = BottleneckBlock if small else ResidualBlock
+        widths = (32, 32, 64, 96) if small else (64, 64, 96, 128)
+        self.norm1 = _norm(norm, widths[0])
+        self.conv1 = nn.Conv2d(3, widths[0], 7, stride=2, padding=3)
+        self.relu1 = nn.ReLU(inplace=True)
+        stages = []
+        for stage, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
+            stride = 1 if stage == 0 else 2
+            stages.append(nn.Sequential(block(c_in, c_out, norm, stride), block(c_out, c_out, norm)))
+        self.layer1, self.layer2, self.layer3 = stages
+        self.conv2 = nn.Conv2d(widths[-1], output_dim, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.relu1(self.norm1(self.conv1(x)))
+        return self.conv2(self.layer3(self.layer2(self.layer1(x))))
+
+
+def correlation_volume(fmap0: Tensor, fmap1: Tensor) -> Tensor:
+    """All-pairs dot products / sqrt(C): B×(H·W)×H×W, source pixels first."""
+    batch, channels, height, width = fmap0.shape
+    corr = torch.matmul(fmap0.flatten(2).transpose(1, 2), fmap1.flatten(2))
+    return (corr / math.sqrt(channels)).view(batch, height * width, height, width)
+
+
+def reverse_volume(corr: Tensor, height: int, width: int) -> Tensor:
+    """The volume img1→img0 from img0→img1's: the same dot products, transposed."""
+    batch = corr.shape[0]
+    flat = corr.view(batch, height * width, height * width).transpose(1, 2)
+    return flat.reshape(batch, height * width, height, width)
+
+
+class CorrelationPyramid:
+    """The correlation volume pooled over the target image, indexed around a flow each iteration.
+
+    Built once per image pair (not stored between calls), looked up every iteration.
+    """
+
+    def __init__(self, corr: Tensor, levels: int, radius: int) -> None:
+        batch, pixels, height, width = corr.shape
+        self.radius = radius
+        level = corr.reshape(batch * pixels, 1, height, width)
+        self.levels = [level]
+        for _ in range(levels - 1):
+            level = F.avg_pool2d(level, 2, stride=2)
+            self.levels.append(level)
+
+    @property
+    def out_channels(self) -> int:
+        return len(self.levels) * (2 * self.radius + 1) ** 2
+
+    def lookup(self, coords: Tensor) -> Tensor:
+        """Correlations in a (2r+1)² window around each target position, per level:
+        B×(levels·(2r+1)²)×H×W. As in the official code, the window is flattened with
+        the x offset as the major index."""
+        batch, _, height, width = coords.shape
+        r = self.radius
+        offsets = torch.arange(-r, r + 1, device=coords.device, dtype=coords.dtype)
+        # delta[i, j] = (offset_i, offset_j) added to (x, y): x varies along i.
+        delta = torch.stack(torch.meshgrid(offsets, offsets, indexing="ij"), dim=-1).view(1, 2 * r + 1, 2 * r + 1, 2)
+        centres = coords.permute(0, 2, 3, 1).reshape(batch * height * width, 1, 1, 2)
+        windows = []
+        for index, level in enumerate(self.levels):
+            sampled = sample_pixels(level, centres / 2**index + delta)
+            windows.append(sampled.view(batch, height, width, -1))
+        return torch.cat(windows, dim=-1).permute(0, 3, 1, 2).contiguous().float()
+
+
+def sample_pixels(image: Tensor, coords: Tensor) -> Tensor:
+    """Bilinear samples of `image` at pixel coordinates (x, y), zeros outside.
+
+    Pixel p maps to (2p + 1) / size − 1 with align_corners=False: the same points as the
+    official 2p / (size − 1) − 1 with align_corners=True, but defined for one-pixel maps
+    too (where the official formula divides by zero).
+    """
+    height, width = image.shape[-2:]
+    scale = torch.tensor([2.0 / width, 2.0 / height], device=coords.device, dtype=coords.dtype)
+    grid = (coords * 2 + 1) * (scale / 2) - 1
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+class MotionEncoder(nn.Module):
+    """Encodes correlations and the current flow into motion features (ending with the flow)."""
+
+    def __init__(self, corr_channels: int, small: bool) -> None:
+        super().__init__()
+        self.small = small
+        if small:
+            self.convc1 = nn.Conv2d(corr_channels, 96, 1)
+            self.convf1 = nn.Conv2d(2, 64, 7, padding=3)
+            self.convf2 = nn.Conv2d(64, 32, 3, padding=1)
+            self.conv = nn.Conv2d(128, 80, 3, padding=1)
+        else:
+            self.convc1 = nn.Conv2d(corr_channels, 256, 1)
+            self.convc2 = nn.Conv2d(256, 192, 3, padding=1)
+            self.convf1 = nn.Conv2d(2, 128, 7, padding=3)
+            self.convf2 = nn.Conv2d(128, 64, 3, padding=1)
+            self.conv = nn.Conv2d(64 + 192, 128 - 2, 3, padding=1)
+
+    @property
+    def out_channels(self) -> int:
+        return self.conv.out_channels + 2
+
+    def forward(self, flow: Tensor, corr: Tensor) -> Tensor:
+        cor = F.relu(self.convc1(corr))
+        if not self.small:
+            cor = F.relu(self.convc2(cor))
+        flo = F.relu(self.convf2(F.relu(self.convf1(flow))))
+        out = F.relu(self.conv(torch.cat([cor, flo], 1)))
+        return torch.cat([out, flow], 1)
+
+
+class ConvGRU(nn.Module):
+    """Convolutional GRU with 3×3 gates (RAFT-small)."""
+
+    def __init__(self, hidden_dim: int, input_dim: int) -> None:
+        super().__init__()
+        self.convz = nn.Conv2d(hidden_dim + input_dim, hidden_dim, 3, padding=1)
+        self.convr = nn.Conv2d(hidden_dim + input_dim, hidden_dim, 3, padding=1)
+        self.convq = nn.Conv2d(hidden_dim + input_dim, hidden_dim, 3, padding=1)
+
+    def forward(self, h: Tensor, x: Tensor) -> Tensor:
+        return _gru_step(self.convz, self.convr, self.convq, h, x)
+
+
+class SepConvGRU(nn.Module):
+    """Two GRU steps, with 1×5 then 5×1 gates (RAFT, GMA)."""
+
+    def __init__(self, hidden_dim: int, input_dim: int) -> None:
+        super().__init__()
+        channels = hidden_dim + input_dim
+        self.convz1 = nn.Conv2d(channels, hidden_dim, (1, 5), padding=(0, 2))
+        self.convr1 = nn.Conv2d(channels, hidden_dim, (1, 5), padding=(0, 2))
+        self.convq1 = nn.Conv2d(channels, hidden_dim, (1, 5), padding=(0, 2))
+        self.convz2 = nn.Conv2d(channels, hidden_dim, (5, 1), padding=(2, 0))
+        self.convr2 = nn.Conv2d(channels, hidden_dim, (5, 1), padding=(2, 0))
+        self.convq2 = nn.Conv2d(channels, hidden_dim, (5, 1), padding=(2, 0))
+
+    def forward(self, h: Tensor, x: Tensor) -> Tensor:
+        h = _gru_step(self.convz1, self.convr1, self.convq1, h, x)
+        return _gru_step(self.convz2, self.convr2, self.convq2, h, x)
+
+
+def _gru_step(convz: nn.Module, convr: nn.Module, convq: nn.Module, h: Tensor, x: Tensor) -> Tensor:
+    hx = torch.cat([h, x], 1)
+    z = torch.sigmoid(convz(hx))
+    r = torch.sigmoid(convr(hx))
+    q = torch.tanh(convq(torch.cat([r * h, x], 1)))
+    return (1 - z) * h + z * q
+
+
+class FlowHead(nn.Module):
+    """Hidden state → flow update."""
+
+    def __init__(self, input_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(input_dim, hidden_dim, 3, padding=1)
+        self.conv2 = nn.Conv2d(hidden_dim, 2, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv2(self.relu(self.conv1(x)))
+
+
+class UpdateBlock(nn.Module):
+    """One refinement step: motion features → GRU → flow update (and upsampling weights)."""
+
+    def __init__(self, corr_channels: int, hidden_dim: int, context_dim: int, small: bool) -> None:
+        super().__init__()
+        self.encoder = MotionEncoder(corr_channels, small)
+        gru_input = context_dim + self.encoder.out_channels + self.extra_input_channels(hidden_dim)
+        self.gru = (ConvGRU if small else SepConvGRU)(hidden_dim, gru_input)
+        self.flow_head = FlowHead(hidden_dim, 128 if small else 256)
+        self.mask = None
+        if not small:  # weights of the convex upsampling: 9 neighbours for each of 8×8 sub-pixels
+            self.mask = nn.Sequential(
+                nn.Conv2d(hidden_dim, 256, 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(256, 9 * DOWNSAMPLE**2, 1),
+            )
+
+    def extra_input_channels(self, hidden_dim: int) -> int:
+        """Channels a subclass adds to the GRU input (GMA: aggregated motion)."""
+        return 0
+
+    def gru_input(self, context: Tensor, motion: Tensor, attention: Tensor | None) -> Tensor:
+        return torch.cat([context, motion], 1)
+
+    def forward(self, hidden: Tensor, context: Tensor, corr: Tensor, flow: Tensor,
+                attention: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor]:
+        motion = self.encoder(flow, corr)
+        hidden = self.gru(hidden, self.gru_input(context, motion, attention))
+        delta = self.flow_head(hidden)
+        # The official code scales the mask by 0.25 "to balance gradients".
+        mask = None if self.mask is None else 0.25 * self.mask(hidden)
+        return hidden, mask, delta
+
+
+def convex_upsample(flow: Tensor, mask: Tensor) -> Tensor:
+    """Flow at 1/8 → full resolution, each fine pixel a convex combination of its 3×3
+    coarse neighbours (weights from `mask`)."""
+    batch, _, height, width = flow.shape
+    weights = torch.softmax(mask.view(batch, 1, 9, DOWNSAMPLE, DOWNSAMPLE, height, width), dim=2)
+    neighbours = F.unfold(DOWNSAMPLE * flow, [3, 3], padding=1).view(batch, 2, 9, 1, 1, height, width)
+    up = torch.sum(weights * neighbours, dim=2).permute(0, 1, 4, 2, 5, 3)
+    return up.reshape(batch, 2, DOWNSAMPLE * height, DOWNSAMPLE * width)
+
+
+def bilinear_upsample8(flow: Tensor) -> Tensor:
+    """Flow at 1/8 → full resolution by bilinear interpolation (RAFT-small)."""
+    size = (DOWNSAMPLE * flow.shape[2], DOWNSAMPLE * flow.shape[3])
+    return DOWNSAMPLE * F.interpolate(flow, size=size, mode="bilinear", align_corners=True)
+
+
+def initial_coords(batch: int, height: int, width: int, like: Tensor) -> Tensor:
+    """Pixel coordinates of the 1/8-resolution grid (x, y), float32."""
+    return coords_grid(batch, height, width, like.device, torch.float32).clone()

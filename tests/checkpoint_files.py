@@ -1,0 +1,63 @@
+"""Checkpoint files for tests: the official parameter layouts (manifest.json) with the reference
+fill, wrapped the way the official files are (plain, DataParallel's ``module.`` prefix, GMFlow's
+``{"model": ...}``). Written to temporary folders only; never committed."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from tests.conformance import fill_state, manifest
+
+# How each official file stores its state dict (the others are plain state dicts).
+SAVED_FROM_DATA_PARALLEL = {"raft", "raft_small", "gma"}
+WRAPPED_UNDER = {"gmflow": "model"}
+
+
+def manifest_state(name: str, limit: int | None = None) -> dict[str, Tensor]:
+    """The official state dict of model `name` (its first `limit` keys, if given), filled with
+    the reference weights; skips the test when the conformance folder is absent."""
+    layout = list(manifest()[name].items())[:limit]
+    zeros = {key: torch.zeros(shape, dtype=getattr(torch, dtype)) for key, (shape, dtype) in layout}
+    return tie_shared_norms(fill_state(zeros, salt=f"ckpt-test-{name}", gain=0.7))
+
+
+def tie_shared_norms(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """RAFT's strided residual blocks register one norm module twice (``norm3`` and
+    ``downsample.1``), so the official files hold equal values under both keys."""
+    tied = dict(state)
+    for key in state:
+        if ".downsample.1." in key:
+            twin = key.replace(".downsample.1.", ".norm3.")
+            if twin in state:
+                tied[key] = state[twin]
+    return tied
+
+
+def official_layout(name: str, state: dict[str, Tensor]) -> Any:
+    """`state` as the official file of `name` holds it."""
+    if name in SAVED_FROM_DATA_PARALLEL:
+        return with_module_prefix(state)
+    if name in WRAPPED_UNDER:
+        return {WRAPPED_UNDER[name]: state, "step": 100000, "epoch": 10}
+    return state
+
+
+def with_module_prefix(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {f"module.{key}": tensor for key, tensor in state.items()}
+
+
+def serialized(content: Any, legacy: bool = False) -> bytes:
+    """`content` as `torch.save` writes it (`legacy`: the pre-1.6 non-zip format)."""
+    buffer = io.BytesIO()
+    torch.save(content, buffer, _use_new_zipfile_serialization=not legacy)
+    return buffer.getvalue()
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,171 @@
+"""Fetching checkpoints from a local stand-in for the Hugging Face Hub (never the internet).
+
+huggingface_hub reads HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE when it is imported, so each
+download runs in a fresh Python process with those variables pointing at the local server
+and a temporary folder.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pervfi import registry
+from pervfi.checkpoints import downloadable_names
+from pervfi.download import main, resolve_names
+from tests.checkpoint_files import manifest_state, official_layout, serialized
+from tests.hub_server import HubServer
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HUB_REPO = "Mulns/PerVFI-v1-0"
+
+
+def _spec(name):
+    return registry.get_entry(name).checkpoint
+
+
+def _tiny_repository() -> dict[str, bytes]:
+    """Each official file with the first few tensors of its layout: small, but wrapped as the
+    real ones are and readable as state dicts."""
+    return {
+        _spec(name).filename: serialized(official_layout(name, manifest_state(name, limit=4)))
+        for name in downloadable_names()
+    }
+
+
+def _env(hub: HubServer, tmp_path: Path, offline: bool = False) -> dict[str, str]:
+    """The environment of a fresh process: the Hub is `hub`, the client's home a temporary folder."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "HUGGINGFACE_"))}
+    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf-home"), HF_HUB_DISABLE_TELEMETRY="1",
+               PYTHONPATH=str(REPO_ROOT))
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    return env
+
+
+def _run(hub: HubServer, tmp_path: Path, args: list[str], offline: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], env=_env(hub, tmp_path, offline), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.name.endswith(".incomplete")]
+
+
+def test_download_all_fetches_every_file_once(tmp_path):
+    files = _tiny_repository()
+    ckpt = tmp_path / "ckpt"
+    with HubServer(HUB_REPO, files) as hub:
+        first = _run(hub, tmp_path, ["-m", "pervfi.download", "--ckpt-dir", str(ckpt), "all"])
+        assert first.returncode == 0, first.stderr
+        again = _run(hub, tmp_path, ["-m", "pervfi.download", "--ckpt-dir", str(ckpt), "all"])
+        assert again.returncode == 0, again.stderr
+
+    for filename, data in files.items():
+        assert (ckpt / filename).read_bytes() == data
+        assert hub.count("GET", filename) == 1  # the second run found every file in place
+    assert first.stdout.split() == again.stdout.split() == [str(ckpt / _spec(n).path) for n in downloadable_names()]
+    assert hub.count("HEAD") == len(files)
+    assert _leftovers(ckpt) == []
+
+
+def test_load_model_downloads_on_first_use_only(tmp_path):
+    state = manifest_state("vb")
+    files = {_spec("vb").filename: serialized(state)}
+    script = (
+        "from pervfi.checkpoints import load_model\n"
+        "for _ in range(2):\n"
+        "    model = load_model('vb', 'generator', 'ckpt')\n"
+        "print(sum(float(t.double().sum()) for t in model.state_dict().values()))\n"
+    )
+    with HubServer(HUB_REPO, files) as hub:
+        run = _run(hub, tmp_path, ["-c", script])
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "ckpt" / _spec("vb").path).is_file()
+    assert hub.count("GET", _spec("vb").filename) == 1
+    assert float(run.stdout) == pytest.approx(sum(float(t.double().sum()) for t in state.values()), rel=1e-12)
+
+
+def test_interrupted_transfer_leaves_nothing_under_the_final_name(tmp_path):
+    filename = _spec("v00").filename
+    files = {filename: serialized(manifest_state("v00", limit=40))}
+    ckpt = tmp_path / "ckpt"
+    with HubServer(HUB_REPO, files, cut_after={filename: len(files[filename]) // 2}) as hub:
+        run = _run(hub, tmp_path, ["-m", "pervfi.download", "--ckpt-dir", str(ckpt), "v00"])
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cannot download") and filename in last
+    assert hub.count("GET", filename) >= 1
+    assert not (ckpt / filename).exists()
+    assert _leftovers(ckpt) == []
+
+
+def test_ctrl_c_during_a_transfer_leaves_nothing_behind(tmp_path):
+    filename = _spec("vb").filename
+    data = serialized(manifest_state("vb", limit=40))
+    ckpt = tmp_path / "ckpt"
+    with HubServer(HUB_REPO, {filename: data}, stall_after={filename: len(data) // 2}) as hub:
+        process = subprocess.Popen([sys.executable, "-m", "pervfi.download", "--ckpt-dir", str(ckpt), "vb"],
+                                   env=_env(hub, tmp_path), cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not _leftovers(ckpt) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the transfer has begun writing its temporary file
+        assert _leftovers(ckpt), "the download never started"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("interrupted")
+    assert not (ckpt / filename).exists()
+    assert _leftovers(ckpt) == []
+
+
+def test_corrupt_download_is_removed(tmp_path):
+    filename = _spec("vb").filename
+    data = serialized(manifest_state("vb", limit=40))
+    with HubServer(HUB_REPO, {filename: data[: len(data) // 2]}) as hub:  # the Hub itself holds a bad file
+        run = _run(hub, tmp_path, ["-m", "pervfi.download", "--ckpt-dir", "ckpt", "vb"])
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert "truncated or corrupt" in last and "has been removed" in last
+    assert not (tmp_path / "ckpt" / filename).exists()
+
+
+def test_offline_with_empty_folder_lists_each_missing_file(tmp_path):
+    script = (
+        "import sys\n"
+        "from pervfi.errors import CheckpointError\n"
+        "from pervfi.interpolator import Interpolator\n"
+        "try:\n"
+        "    Interpolator.from_method('gma+pervfi-vb', checkpoint_dir='ckpt', device='cpu')\n"
+        "except CheckpointError as err:\n"
+        "    sys.exit(str(err))\n"
+    )
+    (tmp_path / "ckpt").mkdir()
+    with HubServer(HUB_REPO, _tiny_repository()) as hub:
+        run = _run(hub, tmp_path, ["-c", script], offline=True)
+    assert run.returncode == 1 and hub.requests == []
+    first, *details = run.stderr.strip().splitlines()
+    assert first.startswith("missing checkpoints") and "HF_HUB_OFFLINE is set" in first
+    for line, name in zip(details, ["gma", "vb"]):
+        assert f"python -m pervfi.download --ckpt-dir ckpt {name}" in line
+        assert f"{hub.url}/{HUB_REPO}/resolve/main/{_spec(name).filename}" in line  # HF_ENDPOINT honoured
+        assert f"save it as {Path('ckpt') / _spec(name).path}" in line
+    assert "-m dis+splat" in details[-1]
+    assert list((tmp_path / "ckpt").iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["nosuch", "dis", "splat"])
+def test_names_without_checkpoint_are_one_line_and_exit_2(name, capsys):
+    assert main([name]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and repr(name) in err
+    assert all(choice in err for choice in downloadable_names())
+
+
+def test_aliases_resolve_to_one_download():
+    assert [entry.name for entry in resolve_names(["pervfi", "v00", "pervfi-vb"])] == ["v00", "vb"]
+    assert [entry.name for entry in resolve_names(["all"])] == downloadable_names()
