@@ -213,3 +213,41 @@ def test_snu_film_prints_a_row_per_split_and_one_for_all(tmp_path: Path, capsys)
     assert [row[1:3] for row in rows] == [["snu-film easy", "2"], ["snu-film hard", "1"], ["snu-film", "3"]]
     easy, hard, overall = (float(row[3]) for row in rows)
     assert overall == pytest.approx((2 * easy + hard) / 3, abs=0.01)  # triplets: the mean over samples
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> Path:
+    """Checkpoint files of raft, v00 and vb in the official layouts, holding the reference
+    weight fill (untrained: the numbers mean nothing, the plumbing is what is tested)."""
+    from pervfi import registry
+    from tests.checkpoint_files import manifest_state, official_layout, serialized, write
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    for name in ("raft", "v00", "vb"):
+        write(folder / registry.get_entry(name).checkpoint.path, serialized(official_layout(name, manifest_state(name))))
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("noise", ["heat", "best"])
+def test_a_registered_method_runs_from_its_checkpoints(tmp_path: Path, capsys, caplog, checkpoints: Path,
+                                                      noise: str) -> None:
+    _write_sequence(tmp_path / "data" / "clip", 5, width=64, height=48)
+    code, out, err = _run_cli(capsys, "-m", "raft+pervfi", "--dataset", "sequence", "--root", str(tmp_path / "data"),
+                              "--checkpoints", str(checkpoints), "--no-download", "--noise", noise,
+                              "--metrics", "psnr,ssim", "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["samples"] == 2
+    assert summary["method"] == ("raft+pervfi" if noise == "heat" else "raft+pervfi (best noise)")
+    assert out.splitlines()[2].startswith(f"| {summary['method']} | sequence ×2 | 2 |")
+    # untrained weights may overflow (best noise decodes at the latents' large spread): never silently
+    assert np.isfinite(summary["psnr"]) or "non-finite values" in caplog.text
+
+
+@pytest.mark.slow
+def test_best_noise_is_refused_for_other_generators(tmp_path: Path, capsys, checkpoints: Path) -> None:
+    _write_sequence(tmp_path / "data" / "clip", 3)
+    code, _, err = _run_cli(capsys, "-m", "raft+pervfi-vb", "--dataset", "sequence", "--root", str(tmp_path / "data"),
+                            "--checkpoints", str(checkpoints), "--no-download", "--noise", "best")
+    assert code == 2 and "--noise best applies to the v00 generator" in err

@@ -78,6 +78,9 @@ def score_item(item: Item, data: Dataset, method: EvaluatedMethod, suite: Metric
     generator = torch.Generator().manual_seed(item_seed(seed, item))
     times = [target.time for target in item.targets]
     preds = [quantize(pred.to(device)) for pred in method.interpolate(frame0, frame1, times, truths, generator)]
+    for target, pred in zip(item.targets, preds):
+        if not pred.isfinite().all():
+            log.warning("%s: the prediction holds non-finite values; its scores are NaN", target.sample_id)
     rows = []
     for k, target in enumerate(item.targets):
         following = k + 1 < len(preds)
