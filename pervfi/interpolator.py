@@ -64,16 +64,22 @@ class Interpolator:
                           zs: list[Tensor] | None = None,
                           generator: torch.Generator | None = None) -> list[Tensor]:
         """Frames at several times between one pair; the flows are computed once."""
-        check_pair(img0, img1)
         for time in times:
             if not 0.0 < time < 1.0:
                 raise ValueError(f"time must lie strictly between 0 and 1, got {time}")
-        height, width = img0.shape[-2:]
-        padder = Padder(height, width, multiple=GENERATOR_MULTIPLE, mode="corner")
-        img0, img1 = padder.apply(img0.to(self.device).float(), img1.to(self.device).float())
-        flow01, flow10 = self.flow.estimate_bidirectional(img0, img1)
+        padder, img0, img1, flow01, flow10 = self.padded_flows(img0, img1)
         frames = []
         for time in times:
             pred = self.generator.interpolate(img0, img1, flow01, flow10, time=time, zs=zs, generator=generator)
             frames.append(padder.crop(pred.clamp(0.0, 1.0))[0])
         return frames
+
+    @torch.no_grad()
+    def padded_flows(self, img0: Tensor, img1: Tensor) -> tuple[Padder, Tensor, Tensor, Tensor, Tensor]:
+        """The generator's inputs: (padder, padded img0, padded img1, flow01, flow10), the
+        frames on the interpolator's device padded right/bottom to a multiple of 8."""
+        check_pair(img0, img1)
+        padder = Padder(*img0.shape[-2:], multiple=GENERATOR_MULTIPLE, mode="corner")
+        img0, img1 = padder.apply(img0.to(self.device).float(), img1.to(self.device).float())
+        flow01, flow10 = self.flow.estimate_bidirectional(img0, img1)
+        return padder, img0, img1, flow01, flow10
