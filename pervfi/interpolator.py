@@ -4,12 +4,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .device import resolve_device
 from .flow.base import FlowEstimator, check_pair
 from .methods import parse_method
 from .ops import Padder
+from .tiling import tiled_interpolate
 
 # The PerVFI generators work on frames whose sides are multiples of 8.
 GENERATOR_MULTIPLE = 8
@@ -21,12 +23,23 @@ class Interpolator:
 
     Images are RGB in [0, 1], B×3×H×W, on any device; results come back on the
     interpolator's device.
+
+    For large frames: `flow_scale` < 1 estimates the flows on frames scaled by that factor
+    and scales the flows back up (the usual UHD mode); `tile` runs the generator in
+    overlapping `tile`×`tile` windows (overlap `tile_overlap`) blended smoothly, so its
+    memory is bounded by the tile (see `pervfi.tiling`).
     """
 
-    def __init__(self, flow: FlowEstimator, generator: nn.Module, device: str | torch.device = "auto") -> None:
+    def __init__(self, flow: FlowEstimator, generator: nn.Module, device: str | torch.device = "auto",
+                 flow_scale: float = 1.0, tile: int | None = None, tile_overlap: int | None = None) -> None:
+        if not 0.0 < flow_scale <= 1.0:
+            raise ValueError(f"flow_scale must lie in (0, 1], got {flow_scale}")
         self.device = resolve_device(device)
         self.flow = flow.to(self.device).eval()
         self.generator = generator.to(self.device).eval()
+        self.flow_scale = flow_scale
+        self.tile = tile
+        self.tile_overlap = default_overlap(tile) if tile is not None and tile_overlap is None else tile_overlap
 
     @classmethod
     def from_method(
@@ -70,7 +83,11 @@ class Interpolator:
         padder, img0, img1, flow01, flow10 = self.padded_flows(img0, img1)
         frames = []
         for time in times:
-            pred = self.generator.interpolate(img0, img1, flow01, flow10, time=time, zs=zs, generator=generator)
+            if self.tile is None:
+                pred = self.generator.interpolate(img0, img1, flow01, flow10, time=time, zs=zs, generator=generator)
+            else:
+                pred = tiled_interpolate(self.generator, img0, img1, flow01, flow10, time, self.tile,
+                                         self.tile_overlap, zs=zs, noise=generator)
             frames.append(padder.crop(pred.clamp(0.0, 1.0))[0])
         return frames
 
@@ -81,5 +98,24 @@ class Interpolator:
         check_pair(img0, img1)
         padder = Padder(*img0.shape[-2:], multiple=GENERATOR_MULTIPLE, mode="corner")
         img0, img1 = padder.apply(img0.to(self.device).float(), img1.to(self.device).float())
-        flow01, flow10 = self.flow.estimate_bidirectional(img0, img1)
+        flow01, flow10 = self._flows(img0, img1)
         return padder, img0, img1, flow01, flow10
+
+    def _flows(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+        """Both flows at full size, estimated at `flow_scale` of it."""
+        if self.flow_scale == 1.0:
+            return self.flow.estimate_bidirectional(img0, img1)
+        height, width = img0.shape[-2:]
+        small = (max(1, round(height * self.flow_scale)), max(1, round(width * self.flow_scale)))
+        flows = self.flow.estimate_bidirectional(*(_resize(x, small) for x in (img0, img1)))
+        factors = torch.tensor([width / small[1], height / small[0]], device=img0.device).view(1, 2, 1, 1)
+        return tuple(_resize(flow, (height, width)) * factors for flow in flows)
+
+
+def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def default_overlap(tile: int) -> int:
+    """A quarter of the tile, at least 32 pixels, a multiple of 8."""
+    return max(32, tile // 4 // 8 * 8)

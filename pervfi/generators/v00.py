@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor
 
+from ..tiling import Region
 from .base import PerVFIGenerator, check_inputs
 from .encoder import PYRAMID_CHANNELS
 from .normalizing_flow import CondFlowNet, latent_shapes
@@ -40,8 +41,8 @@ class PerVFIv00(PerVFIGenerator):
             for shape in latent_shapes(height, width)
         ]
 
-    def decode(self, conds: list[Tensor], zs: list[Tensor] | None,
-               generator: torch.Generator | None) -> Tensor:
+    def decode(self, conds: list[Tensor], zs: list[Tensor] | None, generator: torch.Generator | None,
+               region: Region | None) -> Tensor:
         half = conds[0]
         if zs is None:
             batch, _, height, width = half.shape
