@@ -1,6 +1,6 @@
-"""GMFlow's feature transformer (Xu et al., CVPR 2022): self- and cross-attention over
-2×2 windows of the 1/8-resolution features, shifted every other layer (Swin-style), and
-the self-attention that propagates flow along similar features."""
+"""GMFlow's feature transformer (Xu et al., CVPR 2022): self- and cross-attention within
+windows of the 1/8-resolution features (2×2 of them in PerVFI), shifted every other layer
+(Swin-style), and the self-attention that propagates flow along similar features."""
 from __future__ import annotations
 
 import math
