@@ -3,6 +3,9 @@ one scale at 1/8, swin attention with 2×2 windows, global matching, global prop
 convex upsampling by 8."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -10,12 +13,8 @@ from torch import Tensor, nn
 from ..ops import Padder, coords_grid
 from .base import FlowEstimator, check_pair
 from .gmflow_transformer import FeatureFlowAttention, FeatureTransformer, add_window_position
-from .raft_parts import Encoder, convex_upsample
+from .raft_parts import DOWNSAMPLE, Encoder, convex_upsample
 
-UPSAMPLE = 8
-# Padding to a multiple of 16 keeps the 1/8 map divisible into the 2×2 attention windows.
-PAD_MULTIPLE = 16
-MIN_INPUT_SIZE = 16
 # ImageNet statistics, which GMFlow normalises its input with.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -24,7 +23,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class GMFlow(FlowEstimator):
     """Flow as global matching of transformer features, then propagated and upsampled.
 
-    Images RGB in [0, 1], centred zero padding to a multiple of 16, flow cropped back.
+    Images RGB in [0, 1], any size from 1×1: centred zero padding to a multiple of 8 times
+    `attn_splits` (16 for PerVFI's 2×2 windows, so the 1/8 map splits evenly), flow
+    cropped back. Runs in float32 (autocast is off inside).
     """
 
     def __init__(self, feature_channels: int = 128, num_transformer_layers: int = 6,
@@ -37,41 +38,44 @@ class GMFlow(FlowEstimator):
         self.upsampler = nn.Sequential(
             nn.Conv2d(2 + feature_channels, 256, 3, padding=1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(256, UPSAMPLE**2 * 9, 1),
+            nn.Conv2d(256, DOWNSAMPLE**2 * 9, 1),
         )
 
     def estimate(self, img0: Tensor, img1: Tensor) -> Tensor:
         return self._flows(img0, img1, bidirectional=False)[0]
 
     def estimate_bidirectional(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
-        """Both directions from one backbone and one transformer pass (the transformer
-        treats the two frames symmetrically); the reverse matching is the transposed one."""
+        """Both directions from one backbone and one transformer pass over the 2B frames
+        (the transformer already updates each frame's features against the other's); the
+        reverse matching is the transposed correlation, and propagation and upsampling
+        run on the 2B flows as one batch."""
         flow01, flow10 = self._flows(img0, img1, bidirectional=True)
         return flow01, flow10
 
     def _flows(self, img0: Tensor, img1: Tensor, bidirectional: bool) -> list[Tensor]:
         check_pair(img0, img1)
         height, width = img0.shape[-2:]
-        if min(height, width) < MIN_INPUT_SIZE:
-            raise ValueError(f"expected frames of at least {MIN_INPUT_SIZE}×{MIN_INPUT_SIZE} pixels, got {height}×{width}")
-        padder = Padder(height, width, multiple=PAD_MULTIPLE, mode="center")
-        img0, img1 = padder.apply(img0.float(), img1.float())
-        mean = torch.tensor(IMAGENET_MEAN, device=img0.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=img0.device).view(1, 3, 1, 1)
-        features = self.backbone((torch.cat([img0, img1]) - mean) / std)
-        feature0, feature1 = (add_window_position(f, self.attn_splits) for f in features.chunk(2))
-        feature0, feature1 = self.transformer(feature0, feature1, self.attn_splits)
+        if height == 0 or width == 0:
+            raise ValueError(f"expected frames of at least 1×1 pixels, got {height}×{width}")
+        padder = Padder(height, width, multiple=DOWNSAMPLE * self.attn_splits, mode="center")
+        with torch.autocast(device_type=img0.device.type, enabled=False):
+            img0, img1 = padder.apply(img0.float(), img1.float())
+            mean = torch.tensor(IMAGENET_MEAN, device=img0.device).view(1, 3, 1, 1)
+            std = torch.tensor(IMAGENET_STD, device=img0.device).view(1, 3, 1, 1)
+            features = self.backbone((torch.cat([img0, img1]) - mean) / std)
+            feature0, feature1 = (add_window_position(f, self.attn_splits) for f in features.chunk(2))
+            feature0, feature1 = self.transformer(feature0, feature1, self.attn_splits)
 
-        correlation = _correlation(feature0, feature1)
-        sources, correlations = [feature0], [correlation]
-        if bidirectional:
-            sources.append(feature1)
-            correlations.append(correlation.transpose(1, 2))
-        source = torch.cat(sources)
-        flow = _soft_argmax_flow(torch.cat(correlations), *feature0.shape[-2:])
-        flow = self.feature_flow_attn(source, flow)
-        mask = self.upsampler(torch.cat([flow, source], 1))
-        return list(padder.crop(convex_upsample(flow, mask))[0].chunk(len(sources)))
+            correlation = _correlation(feature0, feature1)
+            sources, correlations = [feature0], [correlation]
+            if bidirectional:
+                sources.append(feature1)
+                correlations.append(correlation.transpose(1, 2))
+            source = torch.cat(sources)
+            flow = _soft_argmax_flow(torch.cat(correlations), *feature0.shape[-2:])
+            flow = self.feature_flow_attn(source, flow)
+            mask = self.upsampler(torch.cat([flow, source], 1))
+            return list(padder.crop(convex_upsample(flow, mask))[0].chunk(len(sources)))
 
 
 def _correlation(feature0: Tensor, feature1: Tensor) -> Tensor:
@@ -89,7 +93,29 @@ def _soft_argmax_flow(correlation: Tensor, height: int, width: int) -> Tensor:
     return matched.transpose(1, 2).reshape(batch, 2, height, width) - grid
 
 
-def build_gmflow(feature_channels: int = 128, num_transformer_layers: int = 6, ffn_dim_expansion: int = 4,
-                 attn_splits: int = 2) -> GMFlow:
-    """GMFlow with PerVFI's inference settings (architecture only)."""
-    return GMFlow(feature_channels, num_transformer_layers, ffn_dim_expansion, attn_splits)
+def build_gmflow(feature_channels: int = 128, num_scales: int = 1, upsample_factor: int = 8, num_head: int = 1,
+                 attention_type: str = "swin", ffn_dim_expansion: int = 4, num_transformer_layers: int = 6,
+                 attn_splits: Sequence[int] = (2,), corr_radius: Sequence[int] = (-1,),
+                 prop_radius: Sequence[int] = (-1,)) -> GMFlow:
+    """GMFlow as PerVFI runs it (architecture only).
+
+    The options are the reference's model arguments and the per-scale lists its forward
+    takes, with PerVFI's values as defaults. Implemented: one scale, single-head swin
+    attention (`attn_splits` windows per side; 1 is full attention), global matching and
+    global propagation (radius −1); anything else raises ValueError.
+    """
+    _require("num_scales", num_scales, 1)
+    _require("upsample_factor", upsample_factor, DOWNSAMPLE)  # one scale: the features are at 1/8
+    _require("num_head", num_head, 1)
+    _require("attention_type", attention_type, "swin")
+    _require("corr_radius", list(corr_radius), [-1])
+    _require("prop_radius", list(prop_radius), [-1])
+    splits = list(attn_splits)
+    if len(splits) != num_scales or splits[0] < 1:
+        raise ValueError(f"GMFlow attn_splits must be one positive number per scale, got {attn_splits!r}")
+    return GMFlow(feature_channels, num_transformer_layers, ffn_dim_expansion, splits[0])
+
+
+def _require(option: str, value: Any, supported: Any) -> None:
+    if value != supported:
+        raise ValueError(f"GMFlow {option}={value!r} is not implemented; supported: {supported!r}")

@@ -1,6 +1,6 @@
-"""GMFlow's feature transformer (Xu et al., CVPR 2022): self- and cross-attention over
-2×2 windows of the 1/8-resolution features, shifted every other layer (Swin-style), and
-the self-attention that propagates flow along similar features."""
+"""GMFlow's feature transformer (Xu et al., CVPR 2022): self- and cross-attention within
+windows of the 1/8-resolution features (2×2 of them in PerVFI), shifted every other layer
+(Swin-style), and the self-attention that propagates flow along similar features."""
 from __future__ import annotations
 
 import math
@@ -49,20 +49,17 @@ def add_window_position(feature: Tensor, splits: int) -> Tensor:
 
 
 def shifted_window_mask(height: int, width: int, splits: int, device: torch.device) -> Tensor:
-    """Attention bias for shifted windows: −100 between pixels that the cyclic shift
-    brought together from different regions, else 0 (Swin Transformer).
-    (splits²)×L×L with L the pixels of one window."""
+    """Attention bias for shifted windows (Swin Transformer): −100 between two pixels of a
+    window that the cyclic shift by half a window brought together from opposite edges of
+    the map, else 0. (splits²)×L×L with L the pixels of one window."""
     window_h, window_w = height // splits, width // splits
-    shift_h, shift_w = window_h // 2, window_w // 2
-    regions = torch.zeros(1, height, width, 1, device=device)
-    label = 0
-    for rows in (slice(0, -window_h), slice(-window_h, -shift_h), slice(-shift_h, None)):
-        for cols in (slice(0, -window_w), slice(-window_w, -shift_w), slice(-shift_w, None)):
-            regions[:, rows, cols, :] = label
-            label += 1
-    windows = split_windows(regions, splits).view(-1, window_h * window_w)
-    differs = windows.unsqueeze(1) - windows.unsqueeze(2)
-    return torch.where(differs != 0, torch.full_like(differs, -100.0), torch.zeros_like(differs))
+    # After rolling, the last half-window of rows (columns) holds the wrapped-around ones.
+    wrapped_rows = torch.arange(height, device=device) >= height - window_h // 2
+    wrapped_cols = torch.arange(width, device=device) >= width - window_w // 2
+    region = (2 * wrapped_rows[:, None] + wrapped_cols[None, :]).float()
+    windows = split_windows(region[None, :, :, None], splits).view(splits * splits, -1)
+    apart = windows[:, :, None] != windows[:, None, :]
+    return torch.zeros(apart.shape, device=device).masked_fill(apart, -100.0)
 
 
 def window_attention(query: Tensor, key: Tensor, value: Tensor, height: int, width: int, splits: int,
@@ -80,8 +77,8 @@ def window_attention(query: Tensor, key: Tensor, value: Tensor, height: int, wid
         return split_windows(x, splits).view(b * splits * splits, -1, c)
 
     scores = torch.matmul(windows(query), windows(key).transpose(1, 2)) / math.sqrt(c)
-    if mask is not None:
-        scores = scores + mask.repeat(b, 1, 1)
+    if mask is not None:  # the same bias for every image's windows
+        scores = (scores.view(b, -1, *scores.shape[1:]) + mask).view_as(scores)
     out = torch.matmul(torch.softmax(scores, dim=-1), windows(value))
     out = merge_windows(out.view(b * splits * splits, window_h, window_w, c), splits)
     if mask is not None:
@@ -129,7 +126,7 @@ class TransformerBlock(nn.Module):
         self.cross_attn_ffn = TransformerLayer(dim, ffn_expansion, with_ffn=True)
 
     def forward(self, source: Tensor, target: Tensor, height: int, width: int, splits: int,
-                mask: Tensor) -> Tensor:
+                mask: Tensor | None) -> Tensor:
         mask = mask if self.shifted else None
         source = self.self_attn(source, source, height, width, splits, mask)
         return self.cross_attn_ffn(source, target, height, width, splits, mask)
@@ -145,7 +142,8 @@ class FeatureTransformer(nn.Module):
 
     def forward(self, feature0: Tensor, feature1: Tensor, splits: int) -> tuple[Tensor, Tensor]:
         b, c, h, w = feature0.shape
-        mask = shifted_window_mask(h, w, splits, feature0.device)
+        # One window per side is plain full attention, with nothing to shift.
+        mask = shifted_window_mask(h, w, splits, feature0.device) if splits > 1 else None
         # Both frames as one batch; each attends to the other, which is the batch swapped.
         source = torch.cat([feature0, feature1]).flatten(2).transpose(1, 2)
         for layer in self.layers:
