@@ -1,0 +1,1 @@
+"""Reading, writing and analysing frames and videos: the parts of the streaming pipeline."""
