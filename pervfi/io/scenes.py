@@ -16,6 +16,10 @@ downscale factor); the pipeline compares the thumbnails of consecutive frames.
     motion, standardising tolerates brightness flicker, and pans are tolerated by also
     comparing the overlap after the global shift found by phase correlation (the smaller
     distance wins). It is divided by `STRUCTURE_SCALE` and clipped to 1.
+  Measured: one scene (pans up to 30% of the frame per frame, moving objects, zooms,
+  gain 0.6-1.4, offsets of 40 levels) scores at most 0.27, unrelated photographs at
+  least 0.75. Limits: pans of more than a third of the frame per frame may score as
+  cuts, and a cut between shots with the same colours (a mirrored frame) scores low.
 - `duplicate_score` is the largest mean absolute grey difference (levels 0-255) over any
   3x3 window of the thumbnails, times the downscale factor: local, so a small moving part
   (a mouth in animation) makes a frame distinct; and independent of the frame size,
