@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,10 +49,12 @@ class Interpolator:
         checkpoint_dir: str = "checkpoints",
         device: str | torch.device = "auto",
         download: bool = True,
+        **options: Any,
     ) -> "Interpolator":
         """Build ``FLOW+GENERATOR`` (e.g. ``raft+pervfi``) with its official weights.
 
         Missing checkpoints are fetched from the Hugging Face Hub when `download` is true.
+        `options` (`flow_scale`, `tile`, `tile_overlap`) go to the constructor.
         """
         from .checkpoints import load_model, require_checkpoints
 
@@ -60,7 +63,7 @@ class Interpolator:
         require_checkpoints([(spec.flow, "flow"), (spec.generator, "generator")], checkpoint_dir, download=download)
         flow = load_model(spec.flow, "flow", checkpoint_dir, download=download)
         generator = load_model(spec.generator, "generator", checkpoint_dir, download=download)
-        return cls(flow, generator, device=device)
+        return cls(flow, generator, device=device, **options)
 
     @torch.no_grad()
     def interpolate(self, img0: Tensor, img1: Tensor, time: float = 0.5,

@@ -28,9 +28,20 @@ def parse_method(text: str) -> Method:
             f"FLOW is one of {', '.join(registry.names('flow'))} or module:callable, "
             f"GENERATOR one of {', '.join(generator_names())}"
         )
-    generator_entry = registry.get_entry(generator, kind="generator")
+    try:
+        generator_entry = registry.get_entry(generator, kind="generator")
+    except UnknownNameError:
+        raise UnknownNameError(
+            f"unknown generator {generator!r} in method {text!r}; choose one of: {', '.join(generator_names())}"
+        ) from None
     if ":" not in flow:
-        flow = registry.get_entry(flow, kind="flow").name
+        try:
+            flow = registry.get_entry(flow, kind="flow").name
+        except UnknownNameError:
+            raise UnknownNameError(
+                f"unknown flow estimator {flow!r} in method {text!r}; choose one of: "
+                f"{', '.join(registry.names('flow'))}, or module:callable"
+            ) from None
     return Method(flow=flow, generator=generator_entry.name)
 
 

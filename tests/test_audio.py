@@ -125,7 +125,7 @@ def test_failing_ffmpeg_leaves_no_file(media, tmp_path) -> None:
 
 
 def test_bad_inputs_are_named(media, tmp_path) -> None:
-    with pytest.raises(OutputError, match=r"out\.avi.*mp4, mov, mkv, webm"):
+    with pytest.raises(OutputError, match=r"out\.avi.*mp4, mkv, mov, webm"):
         mux_audio(media["x2"], media["aac"], tmp_path / "out.avi")
     missing = tmp_path / "missing.mp4"
     with pytest.raises(InputError, match="missing.mp4"):

@@ -13,21 +13,20 @@ from __future__ import annotations
 import functools
 import re
 import statistics
-import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio_ffmpeg
+from ..errors import InputError, OutputError
+from . import ffmpeg
+from .ffmpeg import MUXERS
 
-from pervfi.errors import InputError, OutputError
-
-# container -> (ffmpeg muxer, audio codecs it takes as a copy; None: any)
-CONTAINERS: dict[str, tuple[str, frozenset[str] | None]] = {
-    "mp4": ("mp4", frozenset({"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"})),
-    "mov": ("mov", frozenset({"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le"})),
-    "mkv": ("matroska", None),
-    "webm": ("webm", frozenset({"opus", "vorbis"})),
+# container -> the audio codecs it takes as a stream copy (None: any)
+COPYABLE_CODECS: dict[str, frozenset[str] | None] = {
+    "mp4": frozenset({"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"}),
+    "mov": frozenset({"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le"}),
+    "mkv": None,
+    "webm": frozenset({"opus", "vorbis"}),
 }
 AAC_BITRATE = "192k"
 
@@ -63,9 +62,9 @@ def mux_audio(video: Path, audio_source: Path, output: Path) -> None:
     complete. OutputError (one line naming `output`) when ffmpeg fails."""
     video, audio_source, output = Path(video), Path(audio_source), Path(output)
     suffix = output.suffix.lower().lstrip(".")
-    if suffix not in CONTAINERS:
-        raise OutputError(f"{output}: unsupported container {suffix!r}; use one of {', '.join(CONTAINERS)}")
-    muxer, copyable = CONTAINERS[suffix]
+    if suffix not in MUXERS:
+        raise OutputError(f"{output}: unsupported container {suffix!r}; use one of {', '.join(MUXERS)}")
+    muxer, copyable = MUXERS[suffix], COPYABLE_CODECS[suffix]
     codec = _audio_codec(audio_source)
     args = ["-y", "-v", "error", "-i", str(video)]
     if codec is None:
@@ -81,12 +80,9 @@ def mux_audio(video: Path, audio_source: Path, output: Path) -> None:
         args += ["-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", *audio_codec]
     partial = output.with_name(f".{output.stem}.{uuid.uuid4().hex[:8]}.partial{output.suffix}")
     try:
-        result = subprocess.run(
-            [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", *args, "-f", muxer, str(partial)],
-            capture_output=True, text=True, errors="replace",
-        )
+        result = ffmpeg.run([*args, "-f", muxer, str(partial)])
         if result.returncode != 0:
-            raise OutputError(f"cannot write {output}: {_last_line(result.stderr)}")
+            raise OutputError(f"cannot write {output}: {ffmpeg.last_line(result.stderr)}")
         partial.replace(output)
     finally:
         partial.unlink(missing_ok=True)
@@ -115,12 +111,9 @@ def _packets(path: Path, kind: str) -> _PacketTimes:
 
 def _audio_codec(path: Path) -> str | None:
     """Codec name of the first audio stream, None without audio; InputError if unreadable."""
-    result = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-        capture_output=True, text=True, errors="replace",
-    )
+    result = ffmpeg.run(["-i", str(path)])
     if "Input #0" not in result.stderr:  # ffmpeg always exits 1 here: no output was named
-        raise InputError(f"cannot read {path}: {_last_line(result.stderr)}")
+        raise InputError(f"cannot read {path}: {ffmpeg.last_line(result.stderr)}")
     match = _AUDIO_STREAM.search(result.stderr)
     return match.group(1) if match else None
 
@@ -130,22 +123,12 @@ def _encoder(suffix: str) -> list[str]:
     """ffmpeg audio encoder arguments for a container: AAC, or for webm Opus (else Vorbis)."""
     if suffix != "webm":
         return ["aac", "-b:a", AAC_BITRATE]
-    encoders = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True
-    ).stdout
-    return ["libopus"] if re.search(r"^\s*A\S*\s+libopus\s", encoders, re.MULTILINE) else ["libvorbis"]
+    return ["libopus"] if "libopus" in ffmpeg.encoders("A") else ["libvorbis"]
 
 
 def _ffmpeg(path: Path, args: list[str]) -> str:
     """Run ffmpeg reading `path`; its stdout, or InputError naming the file."""
-    result = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", *args], capture_output=True, text=True, errors="replace"
-    )
+    result = ffmpeg.run(args)
     if result.returncode != 0:
-        raise InputError(f"cannot read {path}: {_last_line(result.stderr)}")
+        raise InputError(f"cannot read {path}: {ffmpeg.last_line(result.stderr)}")
     return result.stdout
-
-
-def _last_line(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return lines[-1] if lines else "ffmpeg failed without a message"

@@ -1,0 +1,81 @@
+"""CPU time per interpolated frame through the whole tool, and the I/O pipeline's overhead.
+
+    python benchmarks/bench_pipeline.py [--size 256 448] [--pairs 4] [--methods raft+pervfi raft+pervfi-vb]
+
+For each method: the model alone (flows both ways + generator, per pair, median) and the
+streaming pipeline on a folder of PNG frames (decode, model, MP4 + PNG encode; wall time
+per interpolated frame). The overhead is pipeline / model − 1. Weights come from the
+conformance fill when ../shared is present (times do not depend on the values).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pervfi import build_flow_estimator, build_generator  # noqa: E402
+from pervfi.interpolator import Interpolator  # noqa: E402
+from pervfi.io.pipeline import SequenceRun, Settings, to_tensor  # noqa: E402
+from pervfi.io.sources import frame_sequence  # noqa: E402
+from pervfi.methods import parse_method  # noqa: E402
+from tests.media import moving_frames, write_frames  # noqa: E402
+
+# The reference implementation's CPU seconds per interpolated frame at 256×448 (issue 4).
+REFERENCE_SECONDS = {"raft+pervfi": 9.8, "raft+pervfi-vb": 8.3}
+
+
+def build(method: str) -> Interpolator:
+    spec = parse_method(method)
+    flow, generator = build_flow_estimator(spec.flow), build_generator(spec.generator)
+    try:
+        from tests.conformance import CONFORMANCE, fill
+
+        if CONFORMANCE.exists():
+            fill(flow, "bench", 0.5)
+            fill(generator, "bench", 0.5)
+    except (ImportError, RuntimeError):
+        pass  # random weights: the same cost
+    return Interpolator(flow, generator.eval(), device="cpu")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, nargs=2, default=(256, 448), metavar=("H", "W"))
+    parser.add_argument("--pairs", type=int, default=4)
+    parser.add_argument("--methods", nargs="+", default=list(REFERENCE_SECONDS))
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    height, width = args.size
+    frames = moving_frames(args.pairs + 1, height, width, step=4)
+    print(f"{height}×{width}, {torch.get_num_threads()} threads, {args.pairs} pairs")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "seq"
+        write_frames(folder, frames)
+        for method in args.methods:
+            interpolator = build(method)
+            tensors = [to_tensor(frame, interpolator.device) for frame in frames]
+            interpolator.interpolate(tensors[0], tensors[1])  # warm-up
+            model = []
+            for img0, img1 in zip(tensors, tensors[1:]):
+                start = time.perf_counter()
+                interpolator.interpolate(img0, img1, generator=torch.Generator().manual_seed(0))
+                model.append(time.perf_counter() - start)
+            model_seconds = statistics.median(model)
+            settings = Settings(scale=2, png=True, quiet=True, seed=0)
+            start = time.perf_counter()
+            SequenceRun(interpolator, frame_sequence(folder, "seq"), Path(tmp) / "out", method, settings).run()
+            pipeline_seconds = (time.perf_counter() - start) / args.pairs
+            ref = REFERENCE_SECONDS.get(method)
+            versus = f", {pipeline_seconds / ref:.2f}× the reference's {ref} s" if ref and (height, width) == (256, 448) else ""
+            print(f"{method}: model {model_seconds:.2f} s, pipeline {pipeline_seconds:.2f} s per interpolated frame "
+                  f"(I/O overhead {100 * (pipeline_seconds / model_seconds - 1):+.1f}%{versus})")
+
+
+if __name__ == "__main__":
+    main()

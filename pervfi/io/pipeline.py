@@ -1,0 +1,258 @@
+"""The streaming interpolation of one sequence: decode ahead, interpolate, encode behind.
+
+A reader thread decodes frames ahead of the model and a writer thread encodes the output
+behind it, through bounded queues, so memory stays flat in the sequence's length. Each
+source frame is converted to a tensor once, each pair's flows are computed once (all the
+pair's output times share them), and every output frame is written once to each sink.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from ..errors import InputError, OutputError
+from ..interpolator import Interpolator
+from .audio import has_audio, mux_audio
+from .scenes import DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, Thumbnail, is_duplicate, is_scene_cut, thumbnail
+from .sources import Sequence
+from .threads import ReadAhead, WriteBehind
+from .timeline import Timeline
+from .writers import Encoding, FrameFolderWriter, VideoWriter
+
+log = logging.getLogger(__name__)
+
+READ_AHEAD = 4  # decoded frames waiting for the model
+WRITE_BEHIND = 8  # output frames waiting for the encoder
+# Rate assumed for frame folders when none is given: only ratios of times matter there.
+NOMINAL_RATE = Fraction(1)
+SCENE_CUT_MODES = ("repeat", "blend", "off")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a sequence is turned into output (the CLI's flags)."""
+
+    scale: int = 2
+    target_fps: Fraction | None = None  # instead of `scale`: resample to this rate
+    fps: Fraction | None = None  # the output video's rate; None: the video's rate × scale, or 10
+    input_fps: Fraction | None = None  # the rate of frame folders (needed with target_fps)
+    scene_cut: str = "repeat"
+    cut_threshold: float = DEFAULT_CUT_THRESHOLD
+    dedup: bool = False
+    duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD
+    png: bool = False
+    montage: bool = False
+    encoding: Encoding = field(default_factory=Encoding)
+    seed: int | None = None
+    quiet: bool = False
+
+
+@dataclass
+class _Key:
+    """A source frame that starts an interval: its index, pixels, tensor and thumbnail."""
+
+    index: int
+    frame: np.ndarray
+    tensor: Tensor
+    thumb: Thumbnail | None
+
+
+@dataclass
+class _Sinks:
+    """Where output frames go: the video, and optionally the montage and the PNG folder."""
+
+    video: VideoWriter | None = None
+    montage: VideoWriter | None = None
+    frames: FrameFolderWriter | None = None
+
+    def abort(self) -> None:
+        for sink in (self.video, self.montage, self.frames):
+            if sink is not None:
+                sink.abort()
+
+
+@dataclass
+class Report:
+    """What happened to one sequence."""
+
+    video: Path
+    frames_written: int
+    scene_cuts: int = 0
+    duplicates: int = 0
+
+
+def output_name(method: str) -> str:
+    """The method as it appears in file names (a custom ``module:callable`` made safe)."""
+    return re.sub(r"[^A-Za-z0-9+._-]", "_", method)
+
+
+def timeline_for(sequence: Sequence, settings: Settings) -> Timeline:
+    input_rate = sequence.fps or settings.input_fps or NOMINAL_RATE
+    if settings.target_fps is not None:
+        return Timeline.for_rate(input_rate, settings.target_fps)
+    return Timeline.for_scale(input_rate, settings.scale)
+
+
+def video_rate(sequence: Sequence, settings: Settings) -> Fraction:
+    """The output video's frame rate."""
+    if settings.target_fps is not None:
+        return settings.target_fps
+    if settings.fps is not None:
+        return settings.fps
+    if sequence.fps is not None:
+        return sequence.fps * settings.scale
+    if settings.input_fps is not None:
+        return settings.input_fps * settings.scale
+    return Fraction(10)
+
+
+class SequenceRun:
+    """Interpolates one sequence into ``<save>/<name>/``; nothing looks finished until it is."""
+
+    def __init__(self, interpolator: Interpolator, sequence: Sequence, save: Path, method: str,
+                 settings: Settings) -> None:
+        self.interpolator = interpolator
+        self.sequence = sequence
+        self.settings = settings
+        self.timeline = timeline_for(sequence, settings)
+        self.folder = save / sequence.name
+        stem = f"{sequence.name}-{output_name(method)}"
+        self.video_path = self.folder / f"{stem}.{settings.encoding.ext}"
+        self.montage_path = self.folder / f"{stem}-montage.{settings.encoding.ext}"
+        self.noise = torch.Generator().manual_seed(settings.seed) if settings.seed is not None else None
+        self.report = Report(video=self.video_path, frames_written=0)
+
+    def run(self) -> Report:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"cannot create output folder {self.folder}: {err.strerror}") from None
+        rate = video_rate(self.sequence, self.settings)
+        sinks = _Sinks()
+        try:
+            self._open(sinks, rate)
+            self._stream(sinks)
+            self._finish(sinks, rate)
+        except BaseException:
+            sinks.abort()
+            raise
+        return self.report
+
+    def _open(self, sinks: _Sinks, rate: Fraction) -> None:
+        width, height, encoding = self.sequence.width, self.sequence.height, self.settings.encoding
+        sinks.video = VideoWriter(self.video_path, width, height, rate, encoding)
+        if self.settings.montage:
+            sinks.montage = VideoWriter(self.montage_path, 2 * width, height, rate, encoding)
+        if self.settings.png:
+            sinks.frames = FrameFolderWriter(self.folder / "frames")
+
+    def _stream(self, sinks: _Sinks) -> None:
+        total = self.timeline.output_count(self.sequence.frame_count)
+        progress = tqdm(total=total, unit="frame", desc=self.sequence.name, disable=self.settings.quiet,
+                        dynamic_ncols=True, leave=False)
+        writer = WriteBehind(lambda item: self._write(sinks, *item), WRITE_BEHIND)
+        reader = ReadAhead(self.sequence.frames(), READ_AHEAD)
+        try:
+            for held, frame in self._outputs(reader):
+                writer.put((held, frame))
+                progress.update()
+        finally:
+            reader.close()
+            progress.close()
+            writer.close()
+
+    def _write(self, sinks: _Sinks, held: np.ndarray, frame: np.ndarray) -> None:
+        sinks.video.write(frame)
+        if sinks.montage is not None:
+            sinks.montage.write(np.concatenate([held, frame], axis=1))
+        if sinks.frames is not None:
+            sinks.frames.write(frame)
+        self.report.frames_written += 1
+
+    def _outputs(self, frames: ReadAhead) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(held input frame, output frame) pairs in output order."""
+        track = self.settings.scene_cut != "off" or self.settings.dedup
+        previous: _Key | None = None
+        last_index = -1
+        for index, frame in enumerate(frames):
+            last_index = index
+            thumb = thumbnail(frame) if track else None
+            if previous is not None and self.settings.dedup and is_duplicate(
+                    previous.thumb, thumb, self.settings.duplicate_threshold):
+                self.report.duplicates += 1
+                continue
+            key = _Key(index, frame, to_tensor(frame, self.interpolator.device), thumb)
+            if previous is not None:
+                yield from self._interval(previous, key)
+            previous = key
+        if last_index < 1:
+            raise InputError(f"{self.sequence.path} holds {last_index + 1} frame; interpolation needs at least two")
+        end = self.timeline.end(last_index + 1)
+        for _ in self.timeline.times(self.timeline.source_time(previous.index), end):
+            yield previous.frame, previous.frame
+
+    def _interval(self, start: _Key, stop: _Key) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Output frames at the times in [start, stop)."""
+        t0, t1 = self.timeline.source_time(start.index), self.timeline.source_time(stop.index)
+        times = self.timeline.times(t0, t1)
+        fractions = [float((time - t0) / (t1 - t0)) for time in times if time != t0]
+        if times and times[0] == t0:
+            yield start.frame, start.frame
+        if not fractions:
+            return
+        cut = self.settings.scene_cut != "off" and is_scene_cut(start.thumb, stop.thumb, self.settings.cut_threshold)
+        if cut:
+            self.report.scene_cuts += 1
+        if cut and self.settings.scene_cut == "repeat":
+            frames = [start.frame] * len(fractions)
+        elif cut:  # blend: a cross-fade
+            frames = [to_image(torch.lerp(start.tensor, stop.tensor, t)) for t in fractions]
+        else:
+            preds = self.interpolator.interpolate_times(start.tensor, stop.tensor, fractions, generator=self.noise)
+            frames = [to_image(pred) for pred in preds]
+        for frame in frames:
+            yield start.frame, frame
+
+    def _finish(self, sinks: _Sinks, rate: Fraction) -> None:
+        keep_audio = self._keeps_audio(rate)
+        for writer in (sinks.video, sinks.montage):
+            if writer is None:
+                continue
+            encoded = writer.finish()
+            if keep_audio:
+                mux_audio(encoded, self.sequence.path, writer.final)
+                encoded.unlink(missing_ok=True)
+            else:
+                os.replace(encoded, writer.final)
+        if sinks.frames is not None:
+            sinks.frames.finish()
+
+    def _keeps_audio(self, rate: Fraction) -> bool:
+        """Whether the source's audio goes into the output (only when the duration is kept)."""
+        if not self.sequence.is_video or not has_audio(self.sequence.path):
+            return False
+        if self.settings.target_fps is None and rate != self.timeline.output_rate:
+            log.warning("%s: audio left out: -fps %s changes the duration (the source plays at %s × %d = %s)",
+                        self.sequence.name, rate, self.sequence.fps, self.settings.scale, self.timeline.output_rate)
+            return False
+        return True
+
+
+def to_tensor(frame: np.ndarray, device: torch.device) -> Tensor:
+    """H×W×3 uint8 → 1×3×H×W float in [0, 1] on `device`."""
+    return torch.tensor(frame, device=device).permute(2, 0, 1).unsqueeze(0).float().div(255.0)
+
+
+def to_image(image: Tensor) -> np.ndarray:
+    """1×3×H×W in [0, 1] → H×W×3 uint8, rounded."""
+    return image[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
