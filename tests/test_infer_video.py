@@ -12,20 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.checkpoint_files import manifest_state, official_layout, serialized, write
 from tests.conformance import DATA
 from tests.media import moving_frames, read_png, video_frames, write_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 METHOD = "dis+pervfi-vb"
-
-
-@pytest.fixture(scope="module")
-def ckpt_dir(tmp_path_factory) -> Path:
-    """A checkpoint folder holding vb filled with the reference weights (no download needed)."""
-    folder = tmp_path_factory.mktemp("ckpt")
-    write(folder / "PerVFI" / "vb.pth", serialized(official_layout("vb", manifest_state("vb"))))
-    return folder
 
 
 def run_cli(*args: str | Path, ckpt: Path | None = None, env: dict | None = None,

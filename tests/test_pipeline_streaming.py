@@ -6,34 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
-
-from pervfi.flow.base import FlowEstimator
 from pervfi.interpolator import Interpolator
 from pervfi.io.pipeline import SequenceRun, Settings
 from pervfi.io.sources import video_sequence
+from tests.doubles import Blend, CountingZeroFlow
 from tests.media import video_frames, write_video
-
-
-class CountingZeroFlow(FlowEstimator):
-    """Zero motion; counts the pairs it is asked about."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pairs = 0
-
-    def estimate_bidirectional(self, img0, img1):
-        self.pairs += 1
-        zero = torch.zeros_like(img0[:, :2])
-        return zero, zero
-
-
-class Blend(nn.Module):
-    """The frame at t as the blend of the two frames (the pipeline's behaviour is under test)."""
-
-    def interpolate(self, img0, img1, flow01, flow10, time=0.5, zs=None, generator=None, region=None):
-        return torch.lerp(img0, img1, time)
 
 
 def _clip(path: Path, count: int, height: int = 360, width: int = 640) -> Path:
