@@ -56,6 +56,16 @@ class Settings:
     seed: int | None = None
     quiet: bool = False
 
+    def __post_init__(self) -> None:
+        if self.scale < 2:
+            raise ValueError(f"scale must be at least 2, got {self.scale}")
+        if self.scene_cut not in SCENE_CUT_MODES:
+            raise ValueError(f"unknown scene-cut mode {self.scene_cut!r}; choose one of {', '.join(SCENE_CUT_MODES)}")
+        for name in ("target_fps", "fps", "input_fps"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+
 
 @dataclass
 class _Key:
