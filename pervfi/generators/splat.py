@@ -22,9 +22,11 @@ from .blending import METRIC_CLIP
 
 def warp_inside(image: Tensor, flow: Tensor, mode: str = "bilinear") -> tuple[Tensor, Tensor]:
     """`image` backward-warped along `flow`, and how much of each sample lies inside the
-    frame (a warped plane of ones, B×1×H×W), in one sampling pass."""
+    frame (a warped plane of ones, clamped to [0, 1] against bicubic overshoot, B×1×H×W),
+    in one sampling pass."""
     ones = torch.ones_like(image[:, :1])
-    return backward_warp(torch.cat([image, ones], 1), flow, mode).split([image.shape[1], 1], 1)
+    warped, inside = backward_warp(torch.cat([image, ones], 1), flow, mode).split([image.shape[1], 1], 1)
+    return warped, inside.clamp(0, 1)
 
 
 def brightness_error(img0: Tensor, img1: Tensor, flow01: Tensor) -> Tensor:
