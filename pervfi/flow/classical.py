@@ -49,13 +49,18 @@ class OpenCVFlow(FlowEstimator):
 class DISFlow(OpenCVFlow):
     """Dense Inverse Search (Kroeger et al., ECCV 2016), OpenCV's implementation.
 
-    `preset` sets the defaults (ultrafast, fast, medium); the other options override them:
-    `finest_scale` (0 = full resolution, 1 = half, ...), patch size and stride, gradient
-    descent iterations, variational refinement iterations and weights.
+    `preset` sets the defaults (ultrafast, fast, medium); the other options override them
+    (None keeps the preset's): `finest_scale` (0 = full resolution, 1 = half, ...), patch
+    size and stride, gradient descent iterations, variational refinement iterations and
+    weights. The defaults are tuned for frame interpolation (with the `splat` generator,
+    on Sintel and DAVIS triplets): the medium preset at half resolution with 6×6 patches
+    every 2 pixels, denser than the preset's 8×8 every 3, gained 0.35–0.65 dB PSNR on
+    triplets of smaller motion (none on the largest) for about twice the flow time; full
+    resolution, more iterations or other refinement weights gained nothing.
     """
 
-    def __init__(self, preset: str = "medium", finest_scale: int | None = None, patch_size: int | None = None,
-                 patch_stride: int | None = None, gradient_descent_iterations: int | None = None,
+    def __init__(self, preset: str = "medium", finest_scale: int | None = 1, patch_size: int | None = 6,
+                 patch_stride: int | None = 2, gradient_descent_iterations: int | None = None,
                  variational_refinement_iterations: int | None = None, refinement_alpha: float | None = None,
                  refinement_delta: float | None = None, refinement_gamma: float | None = None) -> None:
         super().__init__()
@@ -99,9 +104,9 @@ class FarnebackFlow(OpenCVFlow):
         return cv2.calcOpticalFlowFarneback(grey0, grey1, None, **self.params)
 
 
-def build_dis(preset: str = "medium", **options) -> DISFlow:
+def build_dis(**options) -> DISFlow:
     """OpenCV DIS flow; see `DISFlow` for the options."""
-    return DISFlow(preset=preset, **options)
+    return DISFlow(**options)
 
 
 def build_farneback(**options) -> FarnebackFlow:

@@ -17,8 +17,9 @@ def coords_grid(batch: int, height: int, width: int, device: torch.device | str 
     return torch.stack([xs, ys]).unsqueeze(0).expand(batch, 2, height, width)
 
 
-def backward_warp(image: Tensor, flow: Tensor) -> Tensor:
-    """Sample `image` at (x + u, y + v) bilinearly; zeros outside the frame.
+def backward_warp(image: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
+    """Sample `image` at (x + u, y + v) bilinearly (or by `mode`, as `grid_sample` takes it);
+    zeros outside the frame.
 
     The normalisation (align_corners=True, divide by (size − 1) / 2) follows the
     reference `backwarp`; zero padding is supported by `grid_sample` on every backend.
@@ -27,7 +28,7 @@ def backward_warp(image: Tensor, flow: Tensor) -> Tensor:
     grid = coords_grid(batch, height, width, flow.device, flow.dtype) + flow
     scale = torch.tensor([(width - 1.0) / 2.0, (height - 1.0) / 2.0], device=flow.device, dtype=flow.dtype)
     grid = grid.permute(0, 2, 3, 1) / scale - 1.0
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return F.grid_sample(image, grid, mode=mode, padding_mode="zeros", align_corners=True)
 
 
 def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:

@@ -1,0 +1,58 @@
+"""Frames per second of dis+splat (flows both ways + the splat generator), median of several runs.
+
+    python benchmarks/bench_splat.py [--size 720 1280] [--runs 5] [--threads N]
+
+Frames come from ../shared/data (a Sintel pair resized to the size) when present, else
+a smooth random texture and a shifted copy: DIS's time depends on the content a little.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.bench_generators import median_seconds  # noqa: E402
+from pervfi import build_flow_estimator, build_generator  # noqa: E402
+
+SINTEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "sintel-market-10"
+
+
+def _frames(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    paths = [SINTEL / "frame_0016.png", SINTEL / "frame_0018.png"]
+    if all(path.is_file() for path in paths):
+        from pervfi.evaluate.images import read_rgb
+
+        frames = [torch.from_numpy(read_rgb(path)).permute(2, 0, 1)[None].float() / 255 for path in paths]
+    else:
+        g = torch.Generator().manual_seed(0)
+        texture = torch.rand(1, 3, height // 16, width // 16 + 1, generator=g)
+        frames = [texture[..., :-1], texture[..., 1:]]
+    return tuple(F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False) for x in frames)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, nargs=2, default=(720, 1280), metavar=("H", "W"))
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.set_grad_enabled(False)
+    img0, img1 = _frames(*args.size)
+    flow, generator = build_flow_estimator("dis"), build_generator("splat")
+    flow01, flow10 = flow.estimate_bidirectional(img0, img1)
+    flow_s = median_seconds(lambda: flow.estimate_bidirectional(img0, img1), args.runs)
+    splat_s = median_seconds(lambda: generator.interpolate(img0, img1, flow01, flow10, time=0.5), args.runs)
+    total = flow_s + splat_s
+    print(f"{args.size[0]}×{args.size[1]}, {args.threads} threads, median of {args.runs}")
+    print(f"dis (both directions): {flow_s * 1000:.0f} ms")
+    print(f"splat:                 {splat_s * 1000:.0f} ms")
+    print(f"dis+splat:             {total * 1000:.0f} ms per frame, {1 / total:.2f} frames/s")
+
+
+if __name__ == "__main__":
+    main()
