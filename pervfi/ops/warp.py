@@ -19,7 +19,8 @@ def coords_grid(batch: int, height: int, width: int, device: torch.device | str 
 
 def backward_warp(image: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
     """Sample `image` at (x + u, y + v) bilinearly (or by `mode`, as `grid_sample` takes it);
-    zeros outside the frame.
+    zeros outside the frame. Apple MPS has no bicubic `grid_sample`: there, bicubic
+    sampling falls back to bilinear.
 
     The normalisation (align_corners=True, divide by (size − 1) / 2) follows the
     reference `backwarp`; zero padding is supported by `grid_sample` on every backend.
@@ -28,6 +29,8 @@ def backward_warp(image: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor
     grid = coords_grid(batch, height, width, flow.device, flow.dtype) + flow
     scale = torch.tensor([(width - 1.0) / 2.0, (height - 1.0) / 2.0], device=flow.device, dtype=flow.dtype)
     grid = grid.permute(0, 2, 3, 1) / scale - 1.0
+    if mode == "bicubic" and image.device.type == "mps":
+        mode = "bilinear"
     return F.grid_sample(image, grid, mode=mode, padding_mode="zeros", align_corners=True)
 
 
