@@ -23,6 +23,7 @@ from .io.scenes import (DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, chec
                         check_duplicate_threshold)
 from .io.sources import discover
 from .io.ffmpeg import MUXERS
+from .interpolator import Interpolator
 from .io.writers import Encoding
 from .methods import parse_method
 
@@ -160,8 +161,6 @@ def check_writable(folder: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from .interpolator import Interpolator  # torch and the models: only once the flags are sound
-
     settings = settings_from(args)
     method = parse_method(args.method)
     device = resolve_device(args.device)

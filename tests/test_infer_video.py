@@ -116,6 +116,8 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list, str]]:
     clip = _truncated(write_video(tmp / "clip.mp4", moving_frames(12, 24, 32)))
     (tmp / "file.txt").write_text("x")
     write_frames(tmp / "good", frames)
+    write_frames(tmp / "clash" / "clip", frames)
+    write_video(tmp / "clash" / "clip.mp4", frames)
     return {
         "missing path": (["-data", tmp / "nowhere"], "nowhere"),
         "empty folder": (["-data", tmp / "empty"], "empty"),
@@ -129,12 +131,14 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list, str]]:
         "unwritable output": (["-data", tmp / "good", "-s", tmp / "file.txt" / "out"], "file.txt"),
         "bad scale": (["-data", tmp / "good", "-scale", "1"], "-scale"),
         "bad device": (["-data", tmp / "good", "--device", "tpu"], "tpu"),
+        "name clash": (["-data", tmp / "clash"], "clip.mp4"),
     }
 
 
 @pytest.mark.parametrize("case", ["missing path", "empty folder", "single frame", "unreadable image",
                                   "different sizes", "truncated video", "not a video", "unknown method",
-                                  "unknown flow", "unwritable output", "bad scale", "bad device"])
+                                  "unknown flow", "unwritable output", "bad scale", "bad device",
+                                  "name clash"])
 def test_bad_input_is_one_line_naming_the_culprit_with_exit_2(tmp_path, case):
     args, culprit = _bad_inputs(tmp_path)[case]
     result = run_cli(*args, "-s", tmp_path / "out") if "-s" not in args else run_cli(*args)

@@ -71,12 +71,23 @@ def discover(root: Path) -> list[Sequence]:
             sequences.append(frame_sequence(entry, entry.name))
         elif is_video(entry):
             sequences.append(video_sequence(entry))
+    _check_unique_names(sequences)
     if not sequences:
         raise InputError(
             f"no frames or videos found in {root} (frames: {', '.join(IMAGE_SUFFIXES)}; "
             f"videos: {', '.join(VIDEO_SUFFIXES)})"
         )
     return sequences
+
+
+def _check_unique_names(sequences: list[Sequence]) -> None:
+    """Each sequence gets the output folder of its name, so two of one name would collide."""
+    seen: dict[str, Path] = {}
+    for sequence in sequences:
+        if sequence.name in seen:
+            raise InputError(f"{seen[sequence.name]} and {sequence.path} would both write to the output "
+                             f"folder {sequence.name!r}; rename one")
+        seen[sequence.name] = sequence.path
 
 
 def frame_sequence(folder: Path, name: str) -> Sequence:
