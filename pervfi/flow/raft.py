@@ -102,14 +102,15 @@ class RAFT(FlowEstimator):
         batch, _, height, width = images.shape
         coords0 = initial_coords(batch, height // DOWNSAMPLE, width // DOWNSAMPLE, images)
         coords1 = coords0.clone()
-        mask = None
         for _ in range(self.iters):
             corr = pyramid.lookup(coords1)
             flow = coords1 - coords0
             with self._autocast(images.device):
-                hidden, mask, delta = self.update_block(hidden, context, corr, flow, attention)
+                hidden, delta = self.update_block(hidden, context, corr, flow, attention)
             coords1 = coords1 + delta.float()
         flow = coords1 - coords0
+        with self._autocast(images.device):
+            mask = self.update_block.upsampling_mask(hidden)
         if mask is None:
             return bilinear_upsample8(flow)
         return convex_upsample(flow, mask.float())

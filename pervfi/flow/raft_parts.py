@@ -255,7 +255,8 @@ class FlowHead(nn.Module):
 
 
 class UpdateBlock(nn.Module):
-    """One refinement step: motion features → GRU → flow update (and upsampling weights)."""
+    """One refinement step: motion features → GRU → flow update; and, from the final hidden
+    state, the weights of the convex upsampling."""
 
     def __init__(self, corr_channels: int, hidden_dim: int, context_dim: int, small: bool) -> None:
         super().__init__()
@@ -279,13 +280,19 @@ class UpdateBlock(nn.Module):
         return torch.cat([context, motion], 1)
 
     def forward(self, hidden: Tensor, context: Tensor, corr: Tensor, flow: Tensor,
-                attention: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor]:
+                attention: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The new hidden state and the flow update."""
         motion = self.encoder(flow, corr)
         hidden = self.gru(hidden, self.gru_input(context, motion, attention))
-        delta = self.flow_head(hidden)
+        return hidden, self.flow_head(hidden)
+
+    def upsampling_mask(self, hidden: Tensor) -> Tensor | None:
+        """Convex-upsampling weights from the hidden state (None for RAFT-small). Only the
+        last iteration's are used, so they are computed once, after the loop."""
+        if self.mask is None:
+            return None
         # The official code scales the mask by 0.25 "to balance gradients".
-        mask = None if self.mask is None else 0.25 * self.mask(hidden)
-        return hidden, mask, delta
+        return 0.25 * self.mask(hidden)
 
 
 def convex_upsample(flow: Tensor, mask: Tensor) -> Tensor:
