@@ -1,10 +1,11 @@
 """CPU time per interpolated frame through the whole tool, and the I/O pipeline's overhead.
 
-    python benchmarks/bench_pipeline.py [--size 256 448] [--pairs 4] [--methods raft+pervfi raft+pervfi-vb]
+    python benchmarks/bench_pipeline.py [--size 256 448] [--pairs 4] [--runs 3] [--methods raft+pervfi raft+pervfi-vb]
 
-For each method: the model alone (flows both ways + generator, per pair, median) and the
-streaming pipeline on a folder of PNG frames (decode, model, MP4 + PNG encode; wall time
-per interpolated frame). The overhead is pipeline / model − 1. Weights come from the
+For each method, `--runs` times in turn: the model alone on every pair of the sequence
+(flows both ways + generator) and the streaming pipeline on the same frames as a folder of
+PNG files (decode, model, MP4 + PNG encode). Times are per interpolated frame, medians
+over the runs; the I/O overhead is pipeline / model − 1. Weights come from the
 conformance fill when ../shared is present (times do not depend on the values).
 """
 from __future__ import annotations
@@ -48,12 +49,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, nargs=2, default=(256, 448), metavar=("H", "W"))
     parser.add_argument("--pairs", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--methods", nargs="+", default=list(REFERENCE_SECONDS))
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     height, width = args.size
     frames = moving_frames(args.pairs + 1, height, width, step=4)
-    print(f"{height}×{width}, {torch.get_num_threads()} threads, {args.pairs} pairs")
+    print(f"{height}×{width}, {torch.get_num_threads()} threads, {args.pairs} pairs, median of {args.runs} runs")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "seq"
         write_frames(folder, frames)
@@ -61,16 +63,17 @@ def main() -> None:
             interpolator = build(method)
             tensors = [to_tensor(frame, interpolator.device) for frame in frames]
             interpolator.interpolate(tensors[0], tensors[1])  # warm-up
-            model = []
-            for img0, img1 in zip(tensors, tensors[1:]):
-                start = time.perf_counter()
-                interpolator.interpolate(img0, img1, generator=torch.Generator().manual_seed(0))
-                model.append(time.perf_counter() - start)
-            model_seconds = statistics.median(model)
             settings = Settings(scale=2, png=True, quiet=True, seed=0)
-            start = time.perf_counter()
-            SequenceRun(interpolator, frame_sequence(folder, "seq"), Path(tmp) / "out", method, settings).run()
-            pipeline_seconds = (time.perf_counter() - start) / args.pairs
+            model, pipeline = [], []
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                for img0, img1 in zip(tensors, tensors[1:]):
+                    interpolator.interpolate(img0, img1, generator=torch.Generator().manual_seed(0))
+                model.append((time.perf_counter() - start) / args.pairs)
+                start = time.perf_counter()
+                SequenceRun(interpolator, frame_sequence(folder, "seq"), Path(tmp) / "out", method, settings).run()
+                pipeline.append((time.perf_counter() - start) / args.pairs)
+            model_seconds, pipeline_seconds = statistics.median(model), statistics.median(pipeline)
             ref = REFERENCE_SECONDS.get(method)
             versus = f", {pipeline_seconds / ref:.2f}× the reference's {ref} s" if ref and (height, width) == (256, 448) else ""
             print(f"{method}: model {model_seconds:.2f} s, pipeline {pipeline_seconds:.2f} s per interpolated frame "
