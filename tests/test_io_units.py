@@ -113,3 +113,13 @@ def test_write_behind_consumes_in_order_and_reports_the_consumers_error():
         for i in range(10):
             writer.put(i)
         writer.close()
+
+
+def test_write_behind_does_not_mask_the_producers_own_error():
+    def fail(item):
+        raise OSError("encoder died")
+
+    writer = WriteBehind(fail, depth=2)
+    writer.put(1)
+    threading.Event().wait(0.1)
+    writer.close(check=False)  # what the pipeline does while a KeyboardInterrupt propagates

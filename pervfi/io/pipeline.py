@@ -176,10 +176,14 @@ class SequenceRun:
             for held, frame in self._outputs(reader):
                 writer.put((held, frame))
                 progress.update()
+        except BaseException:
+            writer.close(check=False)  # the error already on its way (or Ctrl-C) is the one to report
+            raise
+        else:
+            writer.close()
         finally:
             reader.close()
             progress.close()
-            writer.close()
 
     def _write(self, sinks: _Sinks, held: np.ndarray, frame: np.ndarray) -> None:
         sinks.video.write(frame)

@@ -87,11 +87,13 @@ class WriteBehind:
         self._raise_error()
         self._queue.put(item)
 
-    def close(self) -> None:
-        """Wait until everything queued is consumed; re-raise the consumer's error if any."""
+    def close(self, check: bool = True) -> None:
+        """Wait until everything queued is consumed; re-raise the consumer's error if any
+        and `check` (not when the producer is already failing with an error of its own)."""
         self._queue.put(_END)
         self._thread.join()
-        self._raise_error()
+        if check:
+            self._raise_error()
 
     def _raise_error(self) -> None:
         if self._error is not None:
