@@ -6,16 +6,19 @@ import torch
 from .errors import PerVFIError
 
 
+# What ``auto`` picks: the first of these that is available, else the CPU.
+AUTO_ORDER = (("cuda", torch.cuda.is_available), ("mps", torch.backends.mps.is_available))
+
+
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:
     """Turn ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` into an available device."""
     if isinstance(spec, torch.device):
         return spec
     spec = spec.strip().lower()
     if spec == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
+        for kind, available in AUTO_ORDER:
+            if available():
+                return torch.device(kind)
         return torch.device("cpu")
     try:
         device = torch.device(spec)

@@ -84,8 +84,8 @@ class RAFT(FlowEstimator):
         return padder, padder.apply(img0.float(), img1.float())
 
     def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
-        if self.mixed_precision and device.type == "cuda":
-            return torch.autocast("cuda")
+        if self.mixed_precision and device.type == "cuda":  # the reference's GPU setting
+            return torch.autocast(device.type)
         return contextlib.nullcontext()
 
     def _features(self, images: Tensor) -> Tensor:
