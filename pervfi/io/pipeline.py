@@ -220,13 +220,13 @@ class SequenceRun:
         t0, t1 = self.timeline.source_time(start.index), self.timeline.source_time(stop.index)
         times = self.timeline.times(t0, t1)
         fractions = [float((time - t0) / (t1 - t0)) for time in times if time != t0]
+        cut = self.settings.scene_cut != "off" and is_scene_cut(start.thumb, stop.thumb, self.settings.cut_threshold)
+        if cut:
+            self.report.scene_cuts += 1
         if times and times[0] == t0:
             yield start.frame, start.frame
         if not fractions:
             return
-        cut = self.settings.scene_cut != "off" and is_scene_cut(start.thumb, stop.thumb, self.settings.cut_threshold)
-        if cut:
-            self.report.scene_cuts += 1
         if cut and self.settings.scene_cut == "repeat":
             frames = [start.frame] * len(fractions)
         elif cut:  # blend: a cross-fade
