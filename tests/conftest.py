@@ -11,7 +11,8 @@ torch.set_num_threads(max(1, torch.get_num_threads()))
 
 @pytest.fixture(scope="session")
 def ckpt_dir(tmp_path_factory) -> Path:
-    """A checkpoint folder holding vb filled with the reference weights (no download needed)."""
+    """A checkpoint folder holding v00 and vb filled with the reference weights (no download needed)."""
     folder = tmp_path_factory.mktemp("ckpt")
-    write(folder / "PerVFI" / "vb.pth", serialized(official_layout("vb", manifest_state("vb"))))
+    for name in ("v00", "vb"):
+        write(folder / "PerVFI" / f"{name}.pth", serialized(official_layout(name, manifest_state(name))))
     return folder

@@ -191,6 +191,21 @@ def test_weight_free_flow_with_filled_generator_runs_offline(tmp_path, ckpt_dir)
     assert (tmp_path / "out" / "seq" / "seq-dis+pervfi-vb.mp4").is_file()
 
 
+def test_v00_noise_is_reproducible_with_a_seed_and_scaled_by_heat(tmp_path, ckpt_dir):
+    write_frames(tmp_path / "seq", moving_frames(2, 32, 48))
+
+    def middle(*flags: str) -> np.ndarray:
+        out = tmp_path / "out" / "-".join(flags)
+        result = run_cli("-m", "dis+pervfi", "-data", tmp_path / "seq", "-s", out, "--png", *flags, ckpt=ckpt_dir)
+        assert result.returncode == 0, result.stderr
+        return read_png(out / "seq" / "frames" / "00000001.png").astype(int)
+
+    first, again, other = middle("--seed", "1"), middle("--seed", "1"), middle("--seed", "2")
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - other).mean() > 0.1
+    np.testing.assert_array_equal(middle("--seed", "1", "--heat", "0"), middle("--seed", "2", "--heat", "0"))
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (DATA / "sintel-market-10").is_dir(), reason="../shared/data/sintel-market-10 absent")
 def test_sintel_end_to_end_with_png(tmp_path):
