@@ -1,7 +1,6 @@
 """The contract every flow estimator follows."""
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 
@@ -31,12 +30,3 @@ def check_pair(img0: Tensor, img1: Tensor) -> None:
         raise ValueError(
             f"expected two B×3×H×W images of the same shape, got {tuple(img0.shape)} and {tuple(img1.shape)}"
         )
-
-
-def module_device(module: nn.Module) -> torch.device:
-    """The device of a module's first parameter or buffer (CPU if it has none)."""
-    for tensor in module.parameters():
-        return tensor.device
-    for tensor in module.buffers():
-        return tensor.device
-    return torch.device("cpu")
