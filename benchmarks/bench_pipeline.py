@@ -22,8 +22,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pervfi import build_flow_estimator, build_generator  # noqa: E402
 from pervfi.interpolator import Interpolator  # noqa: E402
-from pervfi.io.pipeline import SequenceRun, Settings, to_tensor  # noqa: E402
+from pervfi.io.pipeline import SequenceRun, Settings  # noqa: E402
 from pervfi.io.sources import frame_sequence  # noqa: E402
+from pervfi.io.tensors import to_tensor  # noqa: E402
 from pervfi.methods import parse_method  # noqa: E402
 from tests.media import moving_frames, write_frames  # noqa: E402
 

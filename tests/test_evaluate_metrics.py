@@ -12,7 +12,8 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from pervfi.evaluate import metrics, perceptual
-from pervfi.evaluate.images import read_rgb, to_tensor
+from pervfi.io.images import read_rgb
+from pervfi.io.tensors import to_tensor
 from pervfi.evaluate.perceptual import ScoredFrame
 from pervfi.evaluate.scoring import MetricSuite
 from tests.conformance import DATA

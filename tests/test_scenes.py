@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pervfi.io import scenes
+from pervfi.io.images import read_rgb
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SINTEL = sorted((DATA / "sintel-market-10").glob("*.png"))
@@ -40,10 +41,6 @@ def with_disc(frame: np.ndarray, x: int) -> np.ndarray:
 
 def score(a: np.ndarray, b: np.ndarray) -> float:
     return scenes.cut_score(scenes.thumbnail(a), scenes.thumbnail(b))
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    return np.ascontiguousarray(cv2.imread(str(path))[:, :, ::-1])
 
 
 @pytest.mark.parametrize("dx, dy", [(1, 0), (8, 0), (24, 8), (64, 0), (0, 40)])

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, UnknownNameError
-from .images import read_rgb
+from ..io.images import read_rgb
 
 log = logging.getLogger(__name__)
 

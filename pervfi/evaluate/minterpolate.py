@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 
 from ..errors import PerVFIError
-from .images import to_tensor, to_uint8
+from ..io import ffmpeg
+from ..io.tensors import to_tensor, to_uint8
 
 # Motion-compensated interpolation with adaptive overlapped blocks, bidirectional motion
 # estimation and variable-size blocks. Scene-change detection is off: on a large motion
@@ -32,13 +33,6 @@ class MinterpolateBaseline:
     """ffmpeg's minterpolate between two frames, at times that are fractions k/N."""
 
     name = "minterpolate"
-
-    def __init__(self) -> None:
-        try:
-            import imageio_ffmpeg
-        except ImportError:
-            raise PerVFIError("method minterpolate needs the imageio-ffmpeg package: pip install imageio-ffmpeg") from None
-        self.ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
 
     def interpolate(self, img0: Tensor, img1: Tensor, times: Sequence[float],
                     references: Sequence[Tensor] = (), generator: torch.Generator | None = None) -> list[Tensor]:
@@ -54,7 +48,7 @@ class MinterpolateBaseline:
         if min(height, width) < MIN_SIDE:
             raise PerVFIError(f"minterpolate needs frames of at least {MIN_SIDE}×{MIN_SIDE}, got {width}×{height}")
         command = [
-            self.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+            ffmpeg.executable(), "-hide_banner", "-loglevel", "error", "-nostdin",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", "1", "-i", "pipe:0",
             "-vf", f"minterpolate=fps={rate}:{FILTER_OPTIONS}",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",

@@ -13,7 +13,8 @@ from tqdm import tqdm
 from ..device import resolve_device
 from ..errors import InputError
 from .datasets import Dataset, Item, load_dataset
-from .images import quantize, to_tensor
+from ..io.tensors import to_tensor
+from .images import quantize
 from .methods import EvaluatedMethod, build_method
 from .perceptual import ScoredFrame, offline_requested
 from .results import ResultsStore, Row, summarize

@@ -60,6 +60,11 @@ def read_image(path: Path) -> tuple[np.ndarray, str | None]:
     return pixels, " ".join(notes) or None
 
 
+def read_rgb(path: Path) -> np.ndarray:
+    """The frame as H×W×3 uint8 RGB, converted silently where needed."""
+    return read_image(path)[0]
+
+
 def _is_16_bit(image: Image.Image) -> bool:
     """Whether the file stores 16 bits per sample (Pillow reads 16-bit RGB as 8-bit RGB)."""
     if image.mode.startswith("I;16") or image.mode == "I":

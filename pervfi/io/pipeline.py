@@ -25,6 +25,7 @@ from ..interpolator import Interpolator
 from .audio import has_audio, mux_audio
 from .scenes import DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, Thumbnail, is_duplicate, is_scene_cut, thumbnail
 from .sources import Sequence
+from .tensors import to_tensor, to_uint8
 from .threads import ReadAhead, WriteBehind
 from .timeline import Timeline
 from .writers import Encoding, FrameFolderWriter, VideoWriter
@@ -230,10 +231,10 @@ class SequenceRun:
         if cut and self.settings.scene_cut == "repeat":
             frames = [start.frame] * len(fractions)
         elif cut:  # blend: a cross-fade
-            frames = [to_image(torch.lerp(start.tensor, stop.tensor, t)) for t in fractions]
+            frames = [to_uint8(torch.lerp(start.tensor, stop.tensor, t)) for t in fractions]
         else:
             preds = self.interpolator.interpolate_times(start.tensor, stop.tensor, fractions, generator=self.noise)
-            frames = [to_image(pred) for pred in preds]
+            frames = [to_uint8(pred) for pred in preds]
         for frame in frames:
             yield start.frame, frame
 
@@ -260,13 +261,3 @@ class SequenceRun:
                         self.sequence.name, rate, self.sequence.fps, self.settings.scale, self.timeline.output_rate)
             return False
         return True
-
-
-def to_tensor(frame: np.ndarray, device: torch.device) -> Tensor:
-    """H×W×3 uint8 → 1×3×H×W float in [0, 1] on `device`."""
-    return torch.tensor(frame, device=device).permute(2, 0, 1).unsqueeze(0).float().div(255.0)
-
-
-def to_image(image: Tensor) -> np.ndarray:
-    """1×3×H×W in [0, 1] → H×W×3 uint8, rounded."""
-    return image[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()

@@ -62,13 +62,14 @@ def discover(root: Path) -> list[Sequence]:
                 f"input {root} is neither a folder of frames nor a video ({', '.join(VIDEO_SUFFIXES)})"
             )
         return [video_sequence(root)]
-    if list_frames(root):
-        return [frame_sequence(root, root.resolve().name)]
+    files = list_frames(root)
+    if files:
+        return [frame_sequence(root, root.resolve().name, files)]
     entries = sorted(root.iterdir(), key=lambda p: natural_key(p.name))
     sequences = []
     for entry in entries:
-        if entry.is_dir() and list_frames(entry):
-            sequences.append(frame_sequence(entry, entry.name))
+        if entry.is_dir() and (files := list_frames(entry)):
+            sequences.append(frame_sequence(entry, entry.name, files))
         elif is_video(entry):
             sequences.append(video_sequence(entry))
     _check_unique_names(sequences)
@@ -90,9 +91,10 @@ def _check_unique_names(sequences: list[Sequence]) -> None:
         seen[sequence.name] = sequence.path
 
 
-def frame_sequence(folder: Path, name: str) -> Sequence:
-    """A folder of frames, all of the first frame's size."""
-    files = list_frames(folder)
+def frame_sequence(folder: Path, name: str, files: list[Path] | None = None) -> Sequence:
+    """A folder of frames (`files`, its frame files in order, when already listed), all of
+    the first frame's size."""
+    files = list_frames(folder) if files is None else files
     if len(files) < 2:
         raise InputError(f"{folder} holds {len(files)} frame; interpolation needs at least two")
     width, height = image_size(files[0])
