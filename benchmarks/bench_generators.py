@@ -8,14 +8,13 @@ depend on the weights' values, only on the architecture), else stay random.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.timing import median_seconds  # noqa: E402
 from pervfi import build_generator  # noqa: E402
 
 # The reference implementation's CPU times per frame pair at 256×448, float32, 2 cores
@@ -29,16 +28,6 @@ def _inputs(batch: int, height: int, width: int) -> tuple[torch.Tensor, ...]:
     img1 = torch.rand(batch, 3, height, width, generator=g)
     flow01 = torch.randn(batch, 2, height, width, generator=g) * 4
     return img0, img1, flow01, -flow01
-
-
-def median_seconds(fn, runs: int) -> float:
-    fn()  # warm-up: allocator, caches, one-time setup
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

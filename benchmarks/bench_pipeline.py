@@ -20,12 +20,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pervfi import build_flow_estimator, build_generator  # noqa: E402
-from pervfi.interpolator import Interpolator  # noqa: E402
-from pervfi.io.pipeline import SequenceRun, Settings  # noqa: E402
-from pervfi.io.sources import frame_sequence  # noqa: E402
-from pervfi.io.tensors import to_tensor  # noqa: E402
-from pervfi.methods import parse_method  # noqa: E402
+from pervfi import (Interpolator, SequenceRun, Settings, build_flow_estimator, build_generator,  # noqa: E402
+                    discover_sequences, parse_method, to_tensor)
 from tests.media import moving_frames, write_frames  # noqa: E402
 
 # The reference implementation's CPU seconds per interpolated frame at 256×448 (issue 4).
@@ -69,10 +65,11 @@ def main() -> None:
             for _ in range(args.runs):
                 start = time.perf_counter()
                 for img0, img1 in zip(tensors, tensors[1:]):
-                    interpolator.interpolate(img0, img1, generator=torch.Generator().manual_seed(0))
+                    interpolator.interpolate(img0, img1, rng=torch.Generator().manual_seed(0))
                 model.append((time.perf_counter() - start) / args.pairs)
                 start = time.perf_counter()
-                SequenceRun(interpolator, frame_sequence(folder, "seq"), Path(tmp) / "out", method, settings).run()
+                (sequence,) = discover_sequences(folder)
+                SequenceRun(interpolator, sequence, Path(tmp) / "out", method, settings).run()
                 pipeline.append((time.perf_counter() - start) / args.pairs)
             model_seconds, pipeline_seconds = statistics.median(model), statistics.median(pipeline)
             ref = REFERENCE_SECONDS.get(method)

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.bench_generators import median_seconds  # noqa: E402
-from pervfi import build_flow_estimator, build_generator  # noqa: E402
+from benchmarks.timing import median_seconds  # noqa: E402
+from pervfi import build_flow_estimator, build_generator, read_frame  # noqa: E402
 
 SINTEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "sintel-market-10"
 
@@ -24,9 +24,7 @@ SINTEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "sintel-marke
 def _frames(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
     paths = [SINTEL / "frame_0016.png", SINTEL / "frame_0018.png"]
     if all(path.is_file() for path in paths):
-        from pervfi.evaluate.images import read_rgb
-
-        frames = [torch.from_numpy(read_rgb(path)).permute(2, 0, 1)[None].float() / 255 for path in paths]
+        frames = [torch.from_numpy(read_frame(path)).permute(2, 0, 1)[None].float() / 255 for path in paths]
     else:
         g = torch.Generator().manual_seed(0)
         texture = torch.rand(1, 3, height // 16, width // 16 + 1, generator=g)
