@@ -33,41 +33,43 @@ from .registry import ModelEntry
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DIR = "checkpoints"
+DEFAULT_CHECKPOINT_DIR = "checkpoints"
 # The method that runs without any checkpoint, offered when weights are missing offline.
 WEIGHT_FREE_METHOD = "dis+splat"
 # How many offending keys an error message names.
 KEYS_SHOWN = 3
 
 
-def load_model(name: str, kind: str, checkpoint_dir: str | Path = DEFAULT_DIR,
-               download: bool = True) -> nn.Module:
+def load_model(name: str, kind: str, checkpoint_dir: str | Path = DEFAULT_CHECKPOINT_DIR,
+               download: bool = True, options: Mapping[str, Any] | None = None) -> nn.Module:
     """The registered model `name` of `kind` ("flow" or "generator") with its official weights, in eval mode.
 
     A missing checkpoint is fetched from the Hub first, unless `download` is false or
     HF_HUB_OFFLINE is set. Flow names with ":" are user estimators (``module:callable``),
-    built by `build_flow_estimator` and used without a checkpoint.
+    built by `build_flow_estimator` and used without a checkpoint. `options` go to the
+    model's builder (settings such as v00's ``heat``; they do not change the weights).
     """
+    options = dict(options or {})
     if kind == "flow" and ":" in name:
         from .flow import build_flow_estimator
 
-        return build_flow_estimator(name).eval()
+        return build_flow_estimator(name, **options).eval()
     entry = registry.get_entry(name, kind)
     if entry.checkpoint is None:
-        return entry.build().eval()
-    (path,) = fetch_missing([entry], checkpoint_dir, download=download)
+        return entry.build(**options).eval()
+    (path,) = fetch_checkpoints([entry], checkpoint_dir, download=download)
     try:
         state = read_state_dict(path, entry.checkpoint.state_key)
     except CheckpointError as err:
         raise CheckpointError(
             f"{err}; delete it and run `{fetch_command(entry, checkpoint_dir)}` to fetch it again"
         ) from err
-    model = entry.build()
+    model = entry.build(**options)
     load_state(model, state, path, entry.name)
     return model.eval()
 
 
-def require_checkpoints(models: Iterable[tuple[str, str]], checkpoint_dir: str | Path = DEFAULT_DIR,
+def require_checkpoints(models: Iterable[tuple[str, str]], checkpoint_dir: str | Path = DEFAULT_CHECKPOINT_DIR,
                         download: bool = True) -> None:
     """Make sure the checkpoints of the (name, kind) models are on disk, fetching the missing ones.
 
@@ -75,10 +77,10 @@ def require_checkpoints(models: Iterable[tuple[str, str]], checkpoint_dir: str |
     User flow estimators (names with ":") need none.
     """
     entries = [registry.get_entry(name, kind) for name, kind in models if ":" not in name]
-    fetch_missing(entries, checkpoint_dir, download=download)
+    fetch_checkpoints(entries, checkpoint_dir, download=download)
 
 
-def fetch_missing(entries: Iterable[ModelEntry], checkpoint_dir: str | Path = DEFAULT_DIR,
+def fetch_checkpoints(entries: Iterable[ModelEntry], checkpoint_dir: str | Path = DEFAULT_CHECKPOINT_DIR,
                   download: bool = True) -> list[Path]:
     """Local paths of the entries' checkpoints (entries without one are skipped), downloading
     those not on disk yet; a CheckpointError listing them when they cannot be downloaded."""
@@ -99,21 +101,21 @@ def fetch_missing(entries: Iterable[ModelEntry], checkpoint_dir: str | Path = DE
     return [checkpoint_path(entry, folder) for entry in wanted]
 
 
-def downloadable_names() -> list[str]:
+def checkpoint_names() -> list[str]:
     """Registered models that have an official checkpoint."""
     return [name for name in registry.names() if registry.get_entry(name).checkpoint is not None]
 
 
-def checkpoint_path(entry: ModelEntry, checkpoint_dir: str | Path = DEFAULT_DIR) -> Path:
+def checkpoint_path(entry: ModelEntry, checkpoint_dir: str | Path = DEFAULT_CHECKPOINT_DIR) -> Path:
     """Where the entry's checkpoint belongs under `checkpoint_dir` (the reference layout)."""
     if entry.checkpoint is None:
         raise ValueError(f"model {entry.name!r} has no checkpoint")
     return Path(checkpoint_dir) / entry.checkpoint.path
 
 
-def fetch_command(entry: ModelEntry, checkpoint_dir: str | Path = DEFAULT_DIR) -> str:
+def fetch_command(entry: ModelEntry, checkpoint_dir: str | Path = DEFAULT_CHECKPOINT_DIR) -> str:
     """The shell command that downloads the entry's checkpoint ahead of time."""
-    folder = "" if Path(checkpoint_dir) == Path(DEFAULT_DIR) else f" --ckpt-dir {shlex.quote(str(checkpoint_dir))}"
+    folder = "" if Path(checkpoint_dir) == Path(DEFAULT_CHECKPOINT_DIR) else f" --ckpt-dir {shlex.quote(str(checkpoint_dir))}"
     return f"python -m pervfi.download{folder} {entry.name}"
 
 

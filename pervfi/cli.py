@@ -14,30 +14,13 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-from tqdm import tqdm
-
-from .device import resolve_device
-from .errors import OutputError, PerVFIError
-from .io.pipeline import SCENE_CUT_MODES, SequenceRun, Settings
-from .io.scenes import (DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, check_cut_threshold,
-                        check_duplicate_threshold)
-from .io.sources import discover
-from .io.ffmpeg import MUXERS
-from .interpolator import Interpolator
-from .io.writers import Encoding
-from .methods import parse_method
+from . import (CONTAINERS, DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, SCENE_CUT_MODES, Encoding,
+               Interpolator, OutputError, PerVFIError, SequenceRun, Settings, check_cut_threshold,
+               check_duplicate_threshold, discover_sequences, parse_method, registry, resolve_device)
+from .console import EXIT_INTERRUPTED, EXIT_USAGE, ArgumentParser, configure_logging
 
 log = logging.getLogger("pervfi")
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 MIN_TILE = 64
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line (no usage dump) with exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def _rate(text: str) -> Fraction:
@@ -90,7 +73,7 @@ def _tile(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="infer_video.py", description="Video frame interpolation with PerVFI (CVPR 2024).")
+    parser = ArgumentParser(prog="infer_video.py", description="Video frame interpolation with PerVFI (CVPR 2024).")
     parser.add_argument("-m", "--method", default="raft+pervfi",
                         help="FLOW+GENERATOR: FLOW raft, raft_small, gma, gmflow, dis, farneback or module:callable; "
                              "GENERATOR pervfi (v00), pervfi-vb or splat (default: %(default)s)")
@@ -131,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     output = parser.add_argument_group("output video")
     output.add_argument("--montage", action="store_true",
                         help="also write a side-by-side video: input (held) | output")
-    output.add_argument("--ext", choices=sorted(MUXERS), default="mp4", help="container (default: %(default)s)")
+    output.add_argument("--ext", choices=sorted(CONTAINERS), default="mp4", help="container (default: %(default)s)")
     output.add_argument("--codec", help="ffmpeg video encoder (default: libx264; libvpx-vp9 for webm)")
     output.add_argument("--crf", type=_bounded(int, 0, 63), default=18, help="constant quality (default: %(default)s)")
     output.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (default: %(default)s)")
@@ -164,19 +147,21 @@ def run(args: argparse.Namespace) -> None:
     settings = settings_from(args)
     method = parse_method(args.method)
     device = resolve_device(args.device)
-    sequences = discover(args.dataroot)
+    sequences = discover_sequences(args.dataroot)
     if settings.target_fps is not None:
         for sequence in sequences:
             if sequence.fps is None and settings.input_fps is None:
                 raise PerVFIError(f"--target-fps needs --input-fps for the frame folder {sequence.path}")
     check_writable(args.save)
-    interpolator = Interpolator.from_method(method.name, checkpoint_dir=str(args.ckpt_dir), device=device,
-                                            flow_scale=args.flow_scale, tile=args.tile)
+    generator_options = {}
     if args.heat is not None:
-        if hasattr(interpolator.generator, "heat"):
-            interpolator.generator.heat = args.heat
+        if registry.get_entry(method.generator, "generator").accepts("heat"):
+            generator_options["heat"] = args.heat
         else:
             log.warning("--heat applies to the v00 generator (pervfi); %s draws no noise", method.generator)
+    interpolator = Interpolator.from_method(method.name, checkpoint_dir=str(args.ckpt_dir), device=device,
+                                            generator_options=generator_options, flow_scale=args.flow_scale,
+                                            tile=args.tile)
     log.info("%s on %s: %d sequence(s)", args.method, interpolator.device, len(sequences))
     for sequence in sequences:
         report = SequenceRun(interpolator, sequence, args.save, args.method, settings).run()
@@ -189,32 +174,9 @@ def run(args: argparse.Namespace) -> None:
                  f" ({', '.join(extra)})" if extra else "")
 
 
-class _Formatter(logging.Formatter):
-    """Plain messages; warnings and errors say what they are."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        return f"{record.levelname.lower()}: {message}" if record.levelno >= logging.WARNING else message
-
-
-class _TqdmHandler(logging.Handler):
-    """Writes records to stderr above the progress bar instead of through it."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        tqdm.write(self.format(record), file=sys.stderr)
-
-
-def _configure_logging(quiet: bool) -> None:
-    handler = _TqdmHandler()
-    handler.setFormatter(_Formatter())
-    log.handlers[:] = [handler]
-    log.propagate = False
-    log.setLevel(logging.WARNING if quiet else logging.INFO)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _configure_logging(args.quiet)
+    configure_logging(args.quiet)
     try:
         run(args)
     except PerVFIError as err:

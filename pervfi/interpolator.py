@@ -5,13 +5,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .device import resolve_device
 from .flow.base import FlowEstimator, check_pair
-from .methods import parse_method
-from .ops import Padder
+from .method_names import parse_method
+from .ops import Padder, resize
 from .tiling import tiled_interpolate
 
 # The PerVFI generators work on frames whose sides are multiples of 8.
@@ -49,11 +48,13 @@ class Interpolator:
         checkpoint_dir: str = "checkpoints",
         device: str | torch.device = "auto",
         download: bool = True,
+        generator_options: dict[str, Any] | None = None,
         **options: Any,
     ) -> "Interpolator":
         """Build ``FLOW+GENERATOR`` (e.g. ``raft+pervfi``) with its official weights.
 
         Missing checkpoints are fetched from the Hugging Face Hub when `download` is true.
+        `generator_options` go to the generator's builder (e.g. ``{"heat": 0.5}`` for v00);
         `options` (`flow_scale`, `tile`, `tile_overlap`) go to the constructor.
         """
         from .checkpoints import load_model, require_checkpoints
@@ -62,23 +63,24 @@ class Interpolator:
         # Fetch (or, offline, report) every missing file at once before building either model.
         require_checkpoints([(spec.flow, "flow"), (spec.generator, "generator")], checkpoint_dir, download=download)
         flow = load_model(spec.flow, "flow", checkpoint_dir, download=download)
-        generator = load_model(spec.generator, "generator", checkpoint_dir, download=download)
+        generator = load_model(spec.generator, "generator", checkpoint_dir, download=download,
+                               options=generator_options)
         return cls(flow, generator, device=device, **options)
 
     @torch.no_grad()
     def interpolate(self, img0: Tensor, img1: Tensor, time: float = 0.5,
-                    zs: list[Tensor] | None = None, generator: torch.Generator | None = None) -> Tensor:
+                    zs: list[Tensor] | None = None, rng: torch.Generator | None = None) -> Tensor:
         """The frame at `time` in (0, 1) between img0 and img1, clamped to [0, 1].
 
         `zs` (v00 only) is the noise for the padded frame; without it, noise is drawn with
-        the generator's heat from `generator` (a `torch.Generator`) if given.
+        the generator's heat from `rng` (a `torch.Generator`) if given.
         """
-        return self.interpolate_times(img0, img1, [time], zs=zs, generator=generator)[0]
+        return self.interpolate_times(img0, img1, [time], zs=zs, rng=rng)[0]
 
     @torch.no_grad()
     def interpolate_times(self, img0: Tensor, img1: Tensor, times: Sequence[float],
                           zs: list[Tensor] | None = None,
-                          generator: torch.Generator | None = None) -> list[Tensor]:
+                          rng: torch.Generator | None = None) -> list[Tensor]:
         """Frames at several times between one pair; the flows are computed once."""
         for time in times:
             if not 0.0 < time < 1.0:
@@ -87,10 +89,10 @@ class Interpolator:
         frames = []
         for time in times:
             if self.tile is None:
-                pred = self.generator.interpolate(img0, img1, flow01, flow10, time=time, zs=zs, generator=generator)
+                pred = self.generator.interpolate(img0, img1, flow01, flow10, time=time, zs=zs, rng=rng)
             else:
                 pred = tiled_interpolate(self.generator, img0, img1, flow01, flow10, time, self.tile,
-                                         self.tile_overlap, zs=zs, noise=generator)
+                                         self.tile_overlap, zs=zs, rng=rng)
             frames.append(padder.crop(pred.clamp(0.0, 1.0))[0])
         return frames
 
@@ -110,13 +112,9 @@ class Interpolator:
             return self.flow.estimate_bidirectional(img0, img1)
         height, width = img0.shape[-2:]
         small = (max(1, round(height * self.flow_scale)), max(1, round(width * self.flow_scale)))
-        flows = self.flow.estimate_bidirectional(*(_resize(x, small) for x in (img0, img1)))
+        flows = self.flow.estimate_bidirectional(*(resize(x, small) for x in (img0, img1)))
         factors = torch.tensor([width / small[1], height / small[0]], device=img0.device).view(1, 2, 1, 1)
-        return tuple(_resize(flow, (height, width)) * factors for flow in flows)
-
-
-def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return tuple(resize(flow, (height, width)) * factors for flow in flows)
 
 
 def default_overlap(tile: int) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -44,6 +45,10 @@ class ModelEntry:
     def build(self, **overrides: Any) -> Any:
         """Call the builder with the registered options, updated by `overrides`."""
         return resolve_callable(self.builder)(**{**self.options, **overrides})
+
+    def accepts(self, option: str) -> bool:
+        """Whether the builder takes the keyword `option` (e.g. v00's ``heat``)."""
+        return option in inspect.signature(resolve_callable(self.builder)).parameters
 
 
 def resolve_callable(path: str) -> Callable[..., Any]:

@@ -8,29 +8,13 @@ Flows are computed by the caller (on the whole frame, possibly at reduced resolu
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from .ops import Region
+
 ALIGN = 8
-
-
-@dataclass(frozen=True)
-class Region:
-    """A window of a frame: position and size in pixels, and the whole frame's size."""
-
-    top: int
-    left: int
-    height: int
-    width: int
-    frame_height: int
-    frame_width: int
-
-    def crop(self, x: Tensor, scale: int = 1) -> Tensor:
-        """The window of `x` (…×H/scale×W/scale)."""
-        return x[..., self.top // scale:(self.top + self.height) // scale,
-                 self.left // scale:(self.left + self.width) // scale]
 
 
 def _starts(size: int, tile: int, overlap: int) -> list[int]:
@@ -91,7 +75,7 @@ def blend_weights(regions: list[Region]) -> list[Tensor]:
 
 def tiled_interpolate(generator: nn.Module, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor,
                       time: float, tile: int, overlap: int, zs: list[Tensor] | None = None,
-                      noise: torch.Generator | None = None) -> Tensor:
+                      rng: torch.Generator | None = None) -> Tensor:
     """The generator's frame at `time`, computed window by window and blended.
 
     v00's noise is drawn for the whole frame (or taken from `zs`) and cropped per window,
@@ -99,7 +83,7 @@ def tiled_interpolate(generator: nn.Module, img0: Tensor, img1: Tensor, flow01: 
     """
     batch, _, height, width = img0.shape
     if zs is None and hasattr(generator, "sample_noise"):
-        zs = generator.sample_noise(batch, height, width, generator=noise, device=img0.device)
+        zs = generator.sample_noise(batch, height, width, rng=rng, device=img0.device)
     regions = plan_tiles(height, width, tile, overlap)
     out = torch.zeros(batch, 3, height, width, device=img0.device)
     total = torch.zeros(1, 1, height, width, device=img0.device)

@@ -23,5 +23,5 @@ class CountingZeroFlow(FlowEstimator):
 class Blend(nn.Module):
     """The frame at t as the blend of the two frames (the pipeline's behaviour is under test)."""
 
-    def interpolate(self, img0, img1, flow01, flow10, time=0.5, zs=None, generator=None, region=None):
+    def interpolate(self, img0, img1, flow01, flow10, time=0.5, zs=None, rng=None, region=None):
         return torch.lerp(img0, img1, time)

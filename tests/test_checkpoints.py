@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pervfi import registry
-from pervfi.checkpoints import downloadable_names, load_model, read_state_dict
+from pervfi.checkpoints import checkpoint_names, load_model, read_state_dict
 from pervfi.errors import CheckpointError
 from pervfi.interpolator import Interpolator
 from tests.checkpoint_files import manifest_state, official_layout, serialized, with_module_prefix, write
@@ -34,7 +34,7 @@ def _assert_one_line(err: pytest.ExceptionInfo, *fragments: str) -> str:
     return message
 
 
-@pytest.mark.parametrize("name", downloadable_names())
+@pytest.mark.parametrize("name", checkpoint_names())
 def test_official_layout_loads_strictly(tmp_path, name):
     _build_or_skip(name)
     state = manifest_state(name)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pervfi import registry
-from pervfi.checkpoints import downloadable_names
+from pervfi.checkpoints import checkpoint_names
 from pervfi.download import main, resolve_names
 from tests.checkpoint_files import manifest_state, official_layout, serialized
 from tests.hub_server import HubServer
@@ -32,7 +32,7 @@ def _tiny_repository() -> dict[str, bytes]:
     real ones are and readable as state dicts."""
     return {
         _spec(name).filename: serialized(official_layout(name, manifest_state(name, limit=4)))
-        for name in downloadable_names()
+        for name in checkpoint_names()
     }
 
 
@@ -67,7 +67,7 @@ def test_download_all_fetches_every_file_once(tmp_path):
     for filename, data in files.items():
         assert (ckpt / filename).read_bytes() == data
         assert hub.count("GET", filename) == 1  # the second run found every file in place
-    assert first.stdout.split() == again.stdout.split() == [str(ckpt / _spec(n).path) for n in downloadable_names()]
+    assert first.stdout.split() == again.stdout.split() == [str(ckpt / _spec(n).path) for n in checkpoint_names()]
     assert hub.count("HEAD") == len(files)
     assert _leftovers(ckpt) == []
 
@@ -163,9 +163,9 @@ def test_names_without_checkpoint_are_one_line_and_exit_2(name, capsys):
     assert main([name]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and repr(name) in err
-    assert all(choice in err for choice in downloadable_names())
+    assert all(choice in err for choice in checkpoint_names())
 
 
 def test_aliases_resolve_to_one_download():
     assert [entry.name for entry in resolve_names(["pervfi", "v00", "pervfi-vb"])] == ["v00", "vb"]
-    assert [entry.name for entry in resolve_names(["all"])] == downloadable_names()
+    assert [entry.name for entry in resolve_names(["all"])] == checkpoint_names()

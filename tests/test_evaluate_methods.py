@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from pervfi.errors import PerVFIError
 from pervfi.evaluate import metrics
 from pervfi.evaluate.baselines import AverageBaseline, RepeatBaseline
-from pervfi.evaluate.images import quantize
-from pervfi.evaluate.methods import ModelMethod, build_method
+from pervfi.evaluate.quantization import quantize
+from pervfi.evaluate.contenders import ModelMethod, build_method
 from pervfi.evaluate.minterpolate import MinterpolateBaseline, output_fraction
 from pervfi.flow.base import FlowEstimator
 from pervfi.generators import build_generator
@@ -115,7 +115,7 @@ def test_best_noise_decodes_the_padded_frames_with_the_reference() -> None:
     img0p, img1p, gtp = padder.apply(img0, img1, gt)
     flow = torch.zeros(1, 2, 32, 48)
     expected = generator_model.interpolate_best_noise(img0p, img1p, flow, flow, gtp, 0.5,
-                                                      generator=torch.Generator().manual_seed(4))
+                                                      rng=torch.Generator().manual_seed(4))
     assert torch.allclose(pred, padder.crop(expected.clamp(0, 1))[0], atol=1e-6)
     # the noise depends on the reference (its latents' spread), and not on the heat mode
     (other,) = method.interpolate(img0, img1, [0.5], [1 - gt], torch.Generator().manual_seed(4))
@@ -127,7 +127,7 @@ def test_best_noise_decodes_the_padded_frames_with_the_reference() -> None:
 def test_model_method_noise_follows_the_seed() -> None:
     method = ModelMethod("zero+v00", Interpolator(ZeroFlow(), _v00(), device="cpu"))
     img0, img1 = _texture(32, 32, seed=1), _texture(32, 32, seed=2)
-    draw = lambda seed: method.interpolate(img0, img1, [0.5], generator=torch.Generator().manual_seed(seed))[0]  # noqa: E731
+    draw = lambda seed: method.interpolate(img0, img1, [0.5], rng=torch.Generator().manual_seed(seed))[0]  # noqa: E731
     assert torch.equal(draw(5), draw(5))
     assert not torch.equal(draw(5), draw(6))
 

@@ -12,7 +12,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from pervfi.evaluate import metrics, perceptual
-from pervfi.io.images import read_rgb
+from pervfi.io.frame_files import read_frame
 from pervfi.io.tensors import to_tensor
 from pervfi.evaluate.perceptual import ScoredFrame
 from pervfi.evaluate.scoring import MetricSuite
@@ -57,7 +57,7 @@ def test_psnr_and_ssim_agree_with_scikit_image_on_real_frames(first: str, second
         pytest.skip(f"real frames absent: {DATA / first}")
     # half size keeps scikit-image quick; the metrics see the same pixels either way
     shrink = lambda frame: cv2.resize(frame, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)  # noqa: E731
-    gt, pred = (shrink(read_rgb(DATA / name)).astype(np.float64) / 255 for name in (first, second))
+    gt, pred = (shrink(read_frame(DATA / name)).astype(np.float64) / 255 for name in (first, second))
     ref_psnr, ref_ssim = _skimage_scores(pred, gt)
     psnr, ssim = _ours(pred, gt)
     assert psnr == pytest.approx(ref_psnr, abs=1e-3)

@@ -15,7 +15,7 @@ import torch
 from pervfi.errors import OutputError
 from pervfi.evaluate import evaluate, measure_cost
 from pervfi.evaluate.__main__ import main
-from pervfi.evaluate.methods import ModelMethod
+from pervfi.evaluate.contenders import ModelMethod
 from pervfi.generators import build_generator
 from pervfi.interpolator import Interpolator
 from tests.conformance import DATA

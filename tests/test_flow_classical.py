@@ -100,7 +100,7 @@ def test_custom_module_class_gets_options_and_moves_with_the_model(user_module):
 
 
 def test_custom_estimator_through_a_method(user_module):
-    from pervfi.methods import parse_method
+    from pervfi.method_names import parse_method
 
     assert parse_method("my_flows:constant_flow+pervfi").flow == "my_flows:constant_flow"
 

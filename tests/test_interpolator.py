@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from pervfi import Interpolator, build_flow_estimator, build_generator
-from pervfi.methods import parse_method
+from pervfi.method_names import parse_method
 from tests.conformance import assert_conforms, fill, load_vector, vector_params
 
 torch.set_grad_enabled(False)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pervfi.errors import InputError
-from pervfi.io.images import list_frames, natural_key, read_image
+from pervfi.io.frame_files import list_frames, natural_key, read_image
 from pervfi.io.threads import ReadAhead, WriteBehind
 from pervfi.io.timeline import Timeline
 from pervfi.io.video import exact_rate

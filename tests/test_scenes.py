@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pervfi.io import scenes
-from pervfi.io.images import read_rgb
+from pervfi.io.frame_files import read_frame
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SINTEL = sorted((DATA / "sintel-market-10").glob("*.png"))
@@ -75,10 +75,10 @@ def test_identical_frames_score_zero() -> None:
 
 @needs_data
 def test_real_consecutive_frames_are_not_cuts_but_other_footage_is() -> None:
-    thumbs = [scenes.thumbnail(read_rgb(p)) for p in SINTEL]
+    thumbs = [scenes.thumbnail(read_frame(p)) for p in SINTEL]
     consecutive = [scenes.cut_score(a, b) for a, b in zip(thumbs, thumbs[1:])]
     assert max(consecutive) < 0.3, consecutive
-    davis = scenes.thumbnail(read_rgb(DAVIS[0]))
+    davis = scenes.thumbnail(read_frame(DAVIS[0]))
     assert davis.pixels.shape != thumbs[0].pixels.shape  # different sizes are compared too
     assert scenes.is_scene_cut(thumbs[0], davis) and scenes.is_scene_cut(davis, thumbs[-1])
 
@@ -135,12 +135,12 @@ def test_a_small_local_change_is_not_a_duplicate() -> None:
 
 @needs_data
 def test_real_frames_duplicates_and_one_pixel_pans() -> None:
-    frame = read_rgb(SINTEL[0])
+    frame = read_frame(SINTEL[0])
     base = np.ascontiguousarray(frame[:-1, :-1])
     assert duplicate(base, jpeg(base, 75))
     assert not duplicate(base, np.ascontiguousarray(frame[:-1, 1:]))
     assert not duplicate(base, np.ascontiguousarray(frame[1:, :-1]))
-    assert not duplicate(read_rgb(SINTEL[0]), read_rgb(SINTEL[1]))
+    assert not duplicate(read_frame(SINTEL[0]), read_frame(SINTEL[1]))
 
 
 def test_duplicate_score_is_in_grey_levels_times_the_downscale() -> None:

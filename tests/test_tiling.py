@@ -44,7 +44,7 @@ def test_tiled_generation_equals_untiled_without_seams(name, gain):
     height, width, tile, overlap = 192, 384, 192, 48
     model = fill(build_generator(name), "pervfi-conformance-v1", gain)
     img0, img1, flow = _moving_texture(height, width)
-    zs = model.sample_noise(1, height, width, generator=torch.Generator().manual_seed(1)) if name == "v00" else None
+    zs = model.sample_noise(1, height, width, rng=torch.Generator().manual_seed(1)) if name == "v00" else None
     whole = model.interpolate(img0, img1, flow, -flow, 0.5, zs=zs)
     tiled = tiled_interpolate(model, img0, img1, flow, -flow, 0.5, tile, overlap, zs=zs)
     difference = (tiled - whole).abs()
@@ -62,7 +62,7 @@ def test_tiled_generation_equals_untiled_without_seams(name, gain):
 def test_v00_tiles_draw_the_whole_frames_noise():
     model = fill(build_generator("v00"), "pervfi-conformance-v1", 0.5)
     img0, img1, flow = _moving_texture(128, 256)
-    seeded = [tiled_interpolate(model, img0, img1, flow, -flow, 0.5, 128, 32, noise=torch.Generator().manual_seed(3))
+    seeded = [tiled_interpolate(model, img0, img1, flow, -flow, 0.5, 128, 32, rng=torch.Generator().manual_seed(3))
               for _ in range(2)]
     assert torch.equal(*seeded)
 

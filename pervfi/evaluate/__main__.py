@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import NoReturn
 
-from ..errors import PerVFIError
+from .. import PerVFIError
+from ..console import EXIT_USAGE, ArgumentParser, configure_logging
+from .contenders import NOISE_MODES, method_names
 from .cost import cost_table, measure_cost
 from .datasets import DATASETS, SCALES
-from .methods import NOISE_MODES, method_names
 from .results import markdown_table
 from .runner import evaluate
 from .scoring import METRIC_NAMES
@@ -25,15 +25,8 @@ from .scoring import METRIC_NAMES
 log = logging.getLogger("pervfi.evaluate")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad argument in one line (and exits 2, as argparse does)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m pervfi.evaluate", description=__doc__.split("\n")[0],
+    parser = ArgumentParser(prog="python -m pervfi.evaluate", description=__doc__.split("\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-m", "--method", required=True,
                         help=f"FLOW+GENERATOR (e.g. raft+pervfi, dis+splat) or a baseline: {', '.join(method_names()[:-1])}")
@@ -60,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging()
     try:
         if args.speed:
             print(cost_table(measure_cost(args.method, device=args.device, runs=args.runs)))
@@ -68,16 +61,16 @@ def main(argv: list[str] | None = None) -> int:
         if not args.dataset or not args.root:
             parser.error("--dataset and --root are required (or --speed)")
         metrics = [name.strip().lower() for name in args.metrics.split(",") if name.strip()]
-        if args.out is None:
-            log.info("no --out: scores are not kept; add --out DIR to keep them and resume")
         summary = evaluate(args.method, args.dataset, args.root, scale=args.scale, limit=args.limit, out=args.out,
                            device=args.device, metrics=metrics, noise=args.noise, seed=args.seed,
                            checkpoint_dir=args.checkpoints, download=not args.no_download,
                            offline=True if args.no_download else None)
     except PerVFIError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print(markdown_table(summary, metrics, by_group=DATASETS[summary["dataset"]].report_groups))
+    if args.out is None:
+        log.info("no --out: the scores were not kept; add --out DIR to keep them and resume")
     return 0
 
 

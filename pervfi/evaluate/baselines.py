@@ -13,7 +13,7 @@ class AverageBaseline:
     name = "average"
 
     def interpolate(self, img0: Tensor, img1: Tensor, times: Sequence[float],
-                    references: Sequence[Tensor] = (), generator: torch.Generator | None = None) -> list[Tensor]:
+                    references: Sequence[Tensor] = (), rng: torch.Generator | None = None) -> list[Tensor]:
         return [torch.lerp(img0, img1, time) for time in times]
 
 
@@ -23,5 +23,5 @@ class RepeatBaseline:
     name = "repeat"
 
     def interpolate(self, img0: Tensor, img1: Tensor, times: Sequence[float],
-                    references: Sequence[Tensor] = (), generator: torch.Generator | None = None) -> list[Tensor]:
+                    references: Sequence[Tensor] = (), rng: torch.Generator | None = None) -> list[Tensor]:
         return [(img1 if time > 0.5 else img0).clone() for time in times]

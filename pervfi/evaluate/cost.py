@@ -17,12 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..device import resolve_device
-from ..flow import build_flow_estimator
-from ..generators import build_generator
-from ..interpolator import Interpolator
-from ..methods import parse_method
-from .methods import BASELINES, EvaluatedMethod, ModelMethod
+from .. import Interpolator, build_flow_estimator, build_generator, parse_method, resolve_device
+from .contenders import BASELINES, EvaluatedMethod, ModelMethod
 from .minterpolate import MinterpolateBaseline
 
 SIZE = 512
@@ -67,8 +63,8 @@ def cost_table(cost: dict[str, Any]) -> str:
 
 def test_pair(size: int, device: torch.device) -> tuple[Tensor, Tensor]:
     """Two smooth random frames, the second moved 4 pixels right and 2 down."""
-    generator = torch.Generator().manual_seed(0)
-    coarse = torch.rand(1, 3, size // 16, size // 16, generator=generator)
+    rng = torch.Generator().manual_seed(0)
+    coarse = torch.rand(1, 3, size // 16, size // 16, generator=rng)
     img0 = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
     img1 = torch.roll(img0, shifts=(2, 4), dims=(2, 3))
     return img0.to(device), img1.to(device)

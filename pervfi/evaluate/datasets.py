@@ -10,7 +10,6 @@ Two kinds:
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError, UnknownNameError
-from ..io.images import read_rgb
+from .. import InputError, UnknownNameError, list_frames, natural_key, read_frame
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 SCALES = (2, 4, 8)
 SNU_FILM_SPLITS = ("easy", "medium", "hard", "extreme")
 
@@ -66,7 +63,7 @@ class Dataset:
 
     def read(self, path: Path) -> np.ndarray:
         """One frame, H×W×3 uint8 RGB, after the dataset's resize or crop."""
-        frame = read_rgb(path)
+        frame = read_frame(path)
         return self.transform(frame) if self.transform else frame
 
 
@@ -173,7 +170,7 @@ def folder_triplet_items(root: Path) -> list[Item]:
     ground truth. Folders with another number of frames are skipped."""
     items = []
     for folder in _subfolders(root):
-        frames = image_files(folder)
+        frames = list_frames(folder)
         if len(frames) != 3:
             log.info("skipping %s: %d frames, not a triplet", folder, len(frames))
             continue
@@ -207,10 +204,10 @@ def sequence_items(group: str, frames: list[Path], scale: int) -> list[Item]:
 def sequence_folders(root: Path) -> list[tuple[str, list[Path]]]:
     """A folder of frames (one sequence), or a folder of such folders; frames in natural
     name order (frame_2 before frame_10)."""
-    direct = image_files(root)
+    direct = list_frames(root)
     if direct:
         return [(root.name, direct)]
-    return [(folder.name, frames) for folder in _subfolders(root) if (frames := image_files(folder))]
+    return [(folder.name, frames) for folder in _subfolders(root) if (frames := list_frames(folder))]
 
 
 def _the_root(root: Path) -> Path:
@@ -286,20 +283,10 @@ def load_dataset(name: str, root: str | Path, scale: int = 2) -> Dataset:
                    report_groups=spec.report_groups)
 
 
-def image_files(folder: Path) -> list[Path]:
-    """The image files directly in `folder`, in natural name order."""
-    return sorted((path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()),
-                  key=lambda path: _natural_key(path.name))
-
-
 def _subfolders(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted((path for path in folder.iterdir() if path.is_dir()), key=lambda path: _natural_key(path.name))
-
-
-def _natural_key(name: str) -> list[int | str]:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+    return sorted((path for path in folder.iterdir() if path.is_dir()), key=lambda path: natural_key(path.name))
 
 
 def _check_items(items: list[Item], name: str) -> None:

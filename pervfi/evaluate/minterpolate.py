@@ -17,9 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import PerVFIError
-from ..io import ffmpeg
-from ..io.tensors import to_tensor, to_uint8
+from .. import PerVFIError, ffmpeg_executable, to_tensor, to_uint8
 
 # Motion-compensated interpolation with adaptive overlapped blocks, bidirectional motion
 # estimation and variable-size blocks. Scene-change detection is off: on a large motion
@@ -35,7 +33,7 @@ class MinterpolateBaseline:
     name = "minterpolate"
 
     def interpolate(self, img0: Tensor, img1: Tensor, times: Sequence[float],
-                    references: Sequence[Tensor] = (), generator: torch.Generator | None = None) -> list[Tensor]:
+                    references: Sequence[Tensor] = (), rng: torch.Generator | None = None) -> list[Tensor]:
         fractions = [output_fraction(time) for time in times]
         rate = math.lcm(*(fraction.denominator for fraction in fractions))
         if rate > MAX_RATE:
@@ -48,7 +46,7 @@ class MinterpolateBaseline:
         if min(height, width) < MIN_SIDE:
             raise PerVFIError(f"minterpolate needs frames of at least {MIN_SIDE}×{MIN_SIDE}, got {width}×{height}")
         command = [
-            ffmpeg.executable(), "-hide_banner", "-loglevel", "error", "-nostdin",
+            ffmpeg_executable(), "-hide_banner", "-loglevel", "error", "-nostdin",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", "1", "-i", "pipe:0",
             "-vf", f"minterpolate=fps={rate}:{FILTER_OPTIONS}",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops import Padder
+from .. import Padder
 
 log = logging.getLogger(__name__)
 

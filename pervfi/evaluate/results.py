@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import OutputError
+from .. import OutputError
 from .scoring import METRIC_LABELS
 
 log = logging.getLogger(__name__)

@@ -10,12 +10,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from ..device import resolve_device
-from ..errors import InputError
+from .. import InputError, resolve_device, to_tensor
+from .contenders import EvaluatedMethod, build_method
 from .datasets import Dataset, Item, load_dataset
-from ..io.tensors import to_tensor
-from .images import quantize
-from .methods import EvaluatedMethod, build_method
+from .quantization import quantize
 from .perceptual import ScoredFrame, offline_requested
 from .results import ResultsStore, Row, summarize
 from .scoring import METRIC_NAMES, MetricSuite
@@ -76,9 +74,9 @@ def score_item(item: Item, data: Dataset, method: EvaluatedMethod, suite: Metric
         if image.shape != frame0.shape:
             raise InputError(f"{path} is {image.shape[-1]}×{image.shape[-2]}, "
                              f"{item.frame0} is {frame0.shape[-1]}×{frame0.shape[-2]}")
-    generator = torch.Generator().manual_seed(item_seed(seed, item))
+    rng = torch.Generator().manual_seed(item_seed(seed, item))
     times = [target.time for target in item.targets]
-    preds = [quantize(pred.to(device)) for pred in method.interpolate(frame0, frame1, times, truths, generator)]
+    preds = [quantize(pred.to(device)) for pred in method.interpolate(frame0, frame1, times, truths, rng)]
     for target, pred in zip(item.targets, preds):
         if not pred.isfinite().all():
             log.warning("%s: the prediction holds non-finite values; its scores are NaN", target.sample_id)

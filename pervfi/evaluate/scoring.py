@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..errors import UnknownNameError
+from .. import UnknownNameError
 from . import metrics
 from .perceptual import PERCEPTUAL_METRICS, MetricUnavailable, PerceptualMetric, ScoredFrame
 

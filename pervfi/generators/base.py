@@ -4,10 +4,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..tiling import Region
-from .blending import AttentionMerge, DeformableAlign, FeaturePyramid
+from ..ops import Region
+from .deformable_alignment import DeformableAlign
+from .feature_pyramid import FeaturePyramid
 from .encoder import PYRAMID_CHANNELS
 from .msfusion import MultiscaleFuse
+from .soft_binary_masks import AttentionMerge
 
 # The generators need H and W divisible by 8 (three halvings in the pyramid and flow).
 SIZE_MULTIPLE = 8
@@ -57,14 +59,14 @@ class PerVFIGenerator(nn.Module):
         blended, soft_masks = self.attentionMerge(warped0, aligned, holes)
         return self.multiscaleFuse(blended), soft_masks
 
-    def decode(self, conds: list[Tensor], zs: list[Tensor] | None, generator: torch.Generator | None,
+    def decode(self, conds: list[Tensor], zs: list[Tensor] | None, rng: torch.Generator | None,
                region: Region | None) -> Tensor:
         """The frame in [-1, 1] space from the conditions; subclasses implement it."""
         raise NotImplementedError
 
     def interpolate(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float = 0.5,
                     zs: list[Tensor] | None = None, return_soft_masks: bool = False,
-                    generator: torch.Generator | None = None,
+                    rng: torch.Generator | None = None,
                     region: Region | None = None) -> Tensor | tuple[Tensor, list[Tensor]]:
         """The frame at `time` before clamping, B×3×H×W in [0, 1] space.
 
@@ -73,5 +75,5 @@ class PerVFIGenerator(nn.Module):
         `region` says where the inputs lie in a larger frame when it is processed in tiles.
         """
         conds, soft_masks = self.condition(img0, img1, flow01, flow10, time)
-        pred = (self.decode(conds, zs, generator, region) + 1) / 2
+        pred = (self.decode(conds, zs, rng, region) + 1) / 2
         return (pred, soft_masks) if return_soft_masks else pred

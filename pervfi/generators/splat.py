@@ -14,10 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops import backward_warp, forward_splat
-from ..tiling import Region
+from ..ops import Region, backward_warp, forward_splat
 from .base import check_inputs
-from .blending import METRIC_CLIP
+from .feature_pyramid import METRIC_CLIP
 
 # Frame sides are multiples of 8 (check_inputs), so these factors divide them evenly.
 DOWNSCALES = (1, 2, 4, 8)
@@ -116,12 +115,12 @@ class SplatGenerator(nn.Module):
 
     def interpolate(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float = 0.5,
                     zs: list[Tensor] | None = None, return_soft_masks: bool = False,
-                    generator: torch.Generator | None = None,
+                    rng: torch.Generator | None = None,
                     region: Region | None = None) -> Tensor | tuple[Tensor, list[Tensor]]:
         """The frame at `time`, B×3×H×W in [0, 1] space (not clamped).
 
         Images RGB in [0, 1], flows in pixels (x then y), H and W multiples of 8. `zs`,
-        `generator` and `region` belong to the generators' common call and are unused:
+        `rng` and `region` belong to the generators' common call and are unused:
         the result is deterministic and needs nothing beyond the inputs. With
         `return_soft_masks`, also [the B×1×H×W blending weight of frame 0].
         """

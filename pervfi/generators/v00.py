@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..tiling import Region
+from ..ops import Region
 from .base import PerVFIGenerator, check_inputs
 from .encoder import PYRAMID_CHANNELS
 from .normalizing_flow import CondFlowNet, latent_shapes
@@ -28,25 +28,25 @@ class PerVFIv00(PerVFIGenerator):
         self.heat = heat
 
     def sample_noise(self, batch: int, height: int, width: int, heat: float | None = None,
-                     generator: torch.Generator | None = None, device: torch.device | None = None) -> list[Tensor]:
+                     rng: torch.Generator | None = None, device: torch.device | None = None) -> list[Tensor]:
         """Three noise tensors N(0, heat²) for a B×3×H×W frame.
 
-        Drawn on the generator's device (CPU by default) so a seed gives the same noise
+        Drawn on `rng`'s device (CPU by default) so a seed gives the same noise
         everywhere, then moved to `device`.
         """
         heat = self.heat if heat is None else heat
-        draw_device = generator.device if generator is not None else torch.device("cpu")
+        draw_device = rng.device if rng is not None else torch.device("cpu")
         return [
-            (torch.randn((batch, *shape), generator=generator, device=draw_device) * heat).to(device or draw_device)
+            (torch.randn((batch, *shape), generator=rng, device=draw_device) * heat).to(device or draw_device)
             for shape in latent_shapes(height, width)
         ]
 
-    def decode(self, conds: list[Tensor], zs: list[Tensor] | None, generator: torch.Generator | None,
+    def decode(self, conds: list[Tensor], zs: list[Tensor] | None, rng: torch.Generator | None,
                region: Region | None) -> Tensor:
         half = conds[0]
         if zs is None:
             batch, _, height, width = half.shape
-            zs = self.sample_noise(batch, height * 2, width * 2, generator=generator, device=half.device)
+            zs = self.sample_noise(batch, height * 2, width * 2, rng=rng, device=half.device)
         else:
             expected = [(half.shape[0], *shape) for shape in latent_shapes(half.shape[2] * 2, half.shape[3] * 2)]
             if [tuple(z.shape) for z in zs] != expected:
@@ -73,20 +73,14 @@ class PerVFIv00(PerVFIGenerator):
         return zs, nll, conds
 
     def interpolate_best_noise(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, gt: Tensor,
-                               time: float = 0.5, generator: torch.Generator | None = None) -> Tensor:
+                               time: float = 0.5, rng: torch.Generator | None = None) -> Tensor:
         """The reference's "best noise" protocol: encode `gt`, draw fresh noise whose heat
         is the standard deviation of all its latents, decode. Before clamping, [0, 1] space."""
         zs, _, conds = self._encode_with_conds(img0, img1, flow01, flow10, gt, time)
         heat = torch.cat([z.flatten() for z in zs]).std().item()
         batch, _, height, width = gt.shape
-        noise = self.sample_noise(batch, height, width, heat=heat, generator=generator, device=gt.device)
+        noise = self.sample_noise(batch, height, width, heat=heat, rng=rng, device=gt.device)
         return (self.condFLownet.reverse(noise, conds) + 1) / 2
-
-
-def best_noise_interpolate(model: PerVFIv00, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor,
-                           gt: Tensor, time: float = 0.5, generator: torch.Generator | None = None) -> Tensor:
-    """Evaluation with the reference's "best noise" (see `PerVFIv00.interpolate_best_noise`)."""
-    return model.interpolate_best_noise(img0, img1, flow01, flow10, gt, time=time, generator=generator)
 
 
 def build_v00(dilate_size: int = 9, heat: float = DEFAULT_HEAT) -> PerVFIv00:

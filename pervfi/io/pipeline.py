@@ -11,9 +11,11 @@ import logging
 import os
 import re
 from collections.abc import Iterator
+from collections.abc import Sequence as Times
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -21,7 +23,6 @@ from torch import Tensor
 from tqdm import tqdm
 
 from ..errors import InputError, OutputError
-from ..interpolator import Interpolator
 from .audio import has_audio, mux_audio
 from .scenes import DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, Thumbnail, is_duplicate, is_scene_cut, thumbnail
 from .sources import Sequence
@@ -37,6 +38,17 @@ WRITE_BEHIND = 8  # output frames waiting for the encoder
 # Rate assumed for frame folders when none is given: only ratios of times matter there.
 NOMINAL_RATE = Fraction(1)
 SCENE_CUT_MODES = ("repeat", "blend", "off")
+
+
+class FrameInterpolator(Protocol):
+    """What the pipeline needs of a model (`pervfi.Interpolator` is one): its device, and the
+    frames at several times between two 1×3×H×W frames in [0, 1], the noise drawn from `rng`."""
+
+    device: torch.device
+
+    def interpolate_times(self, img0: Tensor, img1: Tensor, times: Times[float],
+                          rng: torch.Generator | None = None) -> list[Tensor]:
+        ...
 
 
 @dataclass(frozen=True)
@@ -130,7 +142,7 @@ def video_rate(sequence: Sequence, settings: Settings) -> Fraction:
 class SequenceRun:
     """Interpolates one sequence into ``<save>/<name>/``; nothing looks finished until it is."""
 
-    def __init__(self, interpolator: Interpolator, sequence: Sequence, save: Path, method: str,
+    def __init__(self, interpolator: FrameInterpolator, sequence: Sequence, save: Path, method: str,
                  settings: Settings) -> None:
         self.interpolator = interpolator
         self.sequence = sequence
@@ -140,7 +152,7 @@ class SequenceRun:
         stem = f"{sequence.name}-{output_name(method)}"
         self.video_path = self.folder / f"{stem}.{settings.encoding.ext}"
         self.montage_path = self.folder / f"{stem}-montage.{settings.encoding.ext}"
-        self.noise = torch.Generator().manual_seed(settings.seed) if settings.seed is not None else None
+        self.rng = torch.Generator().manual_seed(settings.seed) if settings.seed is not None else None
         self.report = Report(video=self.video_path, frames_written=0)
 
     def run(self) -> Report:
@@ -233,7 +245,7 @@ class SequenceRun:
         elif cut:  # blend: a cross-fade
             frames = [to_uint8(torch.lerp(start.tensor, stop.tensor, t)) for t in fractions]
         else:
-            preds = self.interpolator.interpolate_times(start.tensor, stop.tensor, fractions, generator=self.noise)
+            preds = self.interpolator.interpolate_times(start.tensor, stop.tensor, fractions, rng=self.rng)
             frames = [to_uint8(pred) for pred in preds]
         for frame in frames:
             yield start.frame, frame

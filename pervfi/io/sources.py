@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .images import IMAGE_SUFFIXES, image_size, list_frames, natural_key, read_image
+from .frame_files import IMAGE_SUFFIXES, image_size, list_frames, natural_key, read_image
 from .video import VIDEO_SUFFIXES, is_video, probe_video, read_video
 
 log = logging.getLogger(__name__)

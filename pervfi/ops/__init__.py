@@ -1,14 +1,20 @@
-"""Tensor operations shared by the flow estimators and generators."""
+"""Tensor operations shared by the flow estimators and generators (imports nothing else of ours)."""
 from .padding import Padder
+from .region import Region
+from .resample import resize, resize_flow, upsample2x, upsample2x_corners
 from .splat import SplatResult, forward_splat, softsplat
-from .warp import backward_warp, coords_grid, resize_flow
+from .warp import backward_warp, coords_grid
 
 __all__ = [
     "Padder",
+    "Region",
     "SplatResult",
     "backward_warp",
     "coords_grid",
     "forward_splat",
+    "resize",
     "resize_flow",
     "softsplat",
+    "upsample2x",
+    "upsample2x_corners",
 ]

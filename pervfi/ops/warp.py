@@ -32,13 +32,3 @@ def backward_warp(image: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor
     if mode == "bicubic" and image.device.type == "mps":
         mode = "bilinear"
     return F.grid_sample(image, grid, mode=mode, padding_mode="zeros", align_corners=True)
-
-
-def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinearly resize a flow field to `size` and scale its vectors by the height ratio.
-
-    The reference scales both components by the height ratio only (``resize(..., scale=True)``
-    in PFlowVFI); inside PerVFI the pyramid keeps the aspect ratio, so this is exact there.
-    """
-    ratio = size[0] / flow.shape[-2]
-    return F.interpolate(flow, size=size, mode="bilinear", align_corners=False) * ratio

@@ -60,7 +60,7 @@ def read_image(path: Path) -> tuple[np.ndarray, str | None]:
     return pixels, " ".join(notes) or None
 
 
-def read_rgb(path: Path) -> np.ndarray:
+def read_frame(path: Path) -> np.ndarray:
     """The frame as H×W×3 uint8 RGB, converted silently where needed."""
     return read_image(path)[0]
 

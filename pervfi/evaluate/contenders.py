@@ -1,8 +1,8 @@
-"""What the evaluation can score: a ``FLOW+GENERATOR`` method or a baseline.
+"""The contenders the evaluation scores: a ``FLOW+GENERATOR`` method or a baseline.
 
-Every method has ``interpolate(img0, img1, times, references, generator)`` returning one
+Every contender has ``interpolate(img0, img1, times, references, rng)`` returning one
 1×3×H×W frame in [0, 1] per time. `references` (the true frames) are used only by the
-v00 "best noise" protocol; `generator` seeds the noise of sampled generators.
+v00 "best noise" protocol; `rng` seeds the noise of sampled generators.
 """
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from ..errors import PerVFIError
-from ..interpolator import Interpolator
-from ..methods import parse_method
+from .. import Interpolator, PerVFIError, parse_method
 from .baselines import AverageBaseline, RepeatBaseline
 from .minterpolate import MinterpolateBaseline
 
@@ -26,14 +24,14 @@ class EvaluatedMethod(Protocol):
     name: str
 
     def interpolate(self, img0: Tensor, img1: Tensor, times: Sequence[float],
-                    references: Sequence[Tensor] = (), generator: torch.Generator | None = None) -> list[Tensor]:
+                    references: Sequence[Tensor] = (), rng: torch.Generator | None = None) -> list[Tensor]:
         ...
 
 
 class ModelMethod:
     """A flow estimator + generator pipeline.
 
-    `noise="heat"` samples v00's noise at its default heat (0.3) from `generator`;
+    `noise="heat"` samples v00's noise at its default heat (0.3) from `rng`;
     `noise="best"` is the reference's "best noise" protocol for v00: encode the true frame,
     draw noise whose heat is the standard deviation of those latents, decode.
     """
@@ -48,24 +46,22 @@ class ModelMethod:
         self.noise = noise
 
     def interpolate(self, img0: Tensor, img1: Tensor, times: Sequence[float],
-                    references: Sequence[Tensor] = (), generator: torch.Generator | None = None) -> list[Tensor]:
+                    references: Sequence[Tensor] = (), rng: torch.Generator | None = None) -> list[Tensor]:
         if self.noise == "heat":
-            return self.interpolator.interpolate_times(img0, img1, times, generator=generator)
-        return self._best_noise(img0, img1, times, references, generator)
+            return self.interpolator.interpolate_times(img0, img1, times, rng=rng)
+        return self._best_noise(img0, img1, times, references, rng)
 
     @torch.no_grad()
     def _best_noise(self, img0: Tensor, img1: Tensor, times: Sequence[float], references: Sequence[Tensor],
-                    generator: torch.Generator | None) -> list[Tensor]:
-        from ..generators.v00 import best_noise_interpolate
-
+                    rng: torch.Generator | None) -> list[Tensor]:
         if len(references) != len(times):
             raise ValueError(f"best noise needs one reference frame per time, got {len(references)} for {len(times)}")
         padder, img0, img1, flow01, flow10 = self.interpolator.padded_flows(img0, img1)
         frames = []
         for time, reference in zip(times, references):
             (gt,) = padder.apply(reference.to(img0))
-            pred = best_noise_interpolate(self.interpolator.generator, img0, img1, flow01, flow10, gt,
-                                          time=time, generator=generator)
+            pred = self.interpolator.generator.interpolate_best_noise(img0, img1, flow01, flow10, gt,
+                                                                      time=time, rng=rng)
             frames.append(padder.crop(pred.clamp(0.0, 1.0))[0])
         return frames
 
