@@ -8,7 +8,7 @@ import subprocess
 import imageio_ffmpeg
 
 # Output containers by file suffix → ffmpeg muxer name.
-MUXERS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov", "webm": "webm"}
+MUXERS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov", "webm": "webm", "gif": "gif"}
 
 
 def executable() -> str:

@@ -29,7 +29,7 @@ from .sources import Sequence
 from .tensors import to_tensor, to_uint8
 from .threads import ReadAhead, WriteBehind
 from .timeline import Timeline
-from .writers import Encoding, FrameFolderWriter, VideoWriter
+from .writers import Encoding, FrameFolderWriter, GifWriter, VideoWriter, open_video_writer
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +94,8 @@ class _Key:
 class _Sinks:
     """Where output frames go: the video, and optionally the montage and the PNG folder."""
 
-    video: VideoWriter | None = None
-    montage: VideoWriter | None = None
+    video: VideoWriter | GifWriter | None = None
+    montage: VideoWriter | GifWriter | None = None
     frames: FrameFolderWriter | None = None
 
     def abort(self) -> None:
@@ -173,9 +173,9 @@ class SequenceRun:
 
     def _open(self, sinks: _Sinks, rate: Fraction) -> None:
         width, height, encoding = self.sequence.width, self.sequence.height, self.settings.encoding
-        sinks.video = VideoWriter(self.video_path, width, height, rate, encoding)
+        sinks.video = open_video_writer(self.video_path, width, height, rate, encoding)
         if self.settings.montage:
-            sinks.montage = VideoWriter(self.montage_path, 2 * width, height, rate, encoding)
+            sinks.montage = open_video_writer(self.montage_path, 2 * width, height, rate, encoding)
         if self.settings.png:
             sinks.frames = FrameFolderWriter(self.folder / "frames")
 
@@ -266,7 +266,7 @@ class SequenceRun:
 
     def _keeps_audio(self, rate: Fraction) -> bool:
         """Whether the source's audio goes into the output (only when the duration is kept)."""
-        if not self.sequence.is_video or not has_audio(self.sequence.path):
+        if not self.settings.encoding.holds_audio or not self.sequence.is_video or not has_audio(self.sequence.path):
             return False
         if self.settings.target_fps is None and rate != self.timeline.output_rate:
             log.warning("%s: audio left out: -fps %s changes the duration (the source plays at %s × %d = %s)",

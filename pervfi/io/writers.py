@@ -1,4 +1,4 @@
-"""Writing the output: an encoded video and, optionally, the frames as PNG files.
+"""Writing the output: an encoded video (or animated GIF) and, optionally, the frames as PNG files.
 
 Both writers work under temporary names next to their destination and move the result
 into place only in `finish()`, so a failed or interrupted run never leaves a file that
@@ -19,8 +19,9 @@ import numpy as np
 from ..errors import OutputError
 from . import ffmpeg
 from .ffmpeg import MUXERS
+from .gif import encode_gif, warn_if_too_fast
 
-DEFAULT_CODECS = {"mp4": "libx264", "mkv": "libx264", "mov": "libx264", "webm": "libvpx-vp9"}
+DEFAULT_CODECS = {"mp4": "libx264", "mkv": "libx264", "mov": "libx264", "webm": "libvpx-vp9", "gif": "gif"}
 # Pixel formats whose chroma is subsampled by two in both directions need even sides.
 EVEN_SIZE_PIX_FMTS = ("yuv420p", "yuvj420p", "yuv420p10le", "nv12")
 # PNG compression: 1 is fast and still lossless.
@@ -39,6 +40,8 @@ class Encoding:
     def __post_init__(self) -> None:
         if self.ext not in MUXERS:
             raise OutputError(f"unknown container {self.ext!r}; choose one of {', '.join(MUXERS)}")
+        if self.ext == "gif" and self.video_codec != "gif":
+            raise OutputError(f"a GIF is encoded by ffmpeg's gif encoder, not {self.codec!r}; leave out the codec")
         if not 0 <= self.crf <= 63:
             raise OutputError(f"crf must lie in 0..63, got {self.crf}")
         if self.video_codec not in ffmpeg.encoders("V"):
@@ -49,6 +52,10 @@ class Encoding:
     @property
     def video_codec(self) -> str:
         return self.codec or DEFAULT_CODECS[self.ext]
+
+    @property
+    def holds_audio(self) -> bool:
+        return self.ext != "gif"
 
     def output_params(self) -> list[str]:
         params = ["-crf", str(self.crf), "-f", MUXERS[self.ext]]
@@ -111,6 +118,44 @@ class VideoWriter:
         except (OSError, RuntimeError, ValueError):
             pass  # ffmpeg already failed; the error that got us here is the one to report
         self.path.unlink(missing_ok=True)
+
+
+class GifWriter:
+    """Encodes H×W×3 uint8 RGB frames into an animated GIF with an optimised palette.
+
+    The frames wait in a lossless RGB video until the palette of the whole clip is known
+    (so memory stays flat in the clip's length); `finish()`
+    turns it into the GIF under the temporary name and returns that, like `VideoWriter`.
+    """
+
+    def __init__(self, final: Path, width: int, height: int, fps: Fraction, encoding: Encoding) -> None:
+        warn_if_too_fast(float(fps), final.name)
+        self.final = final
+        self.path = temporary_path(final)
+        lossless = Encoding(ext="mkv", codec="libx264rgb", crf=0, pix_fmt="rgb24")
+        self._frames = VideoWriter(final.with_name(f"{final.name}.mkv"), width, height, fps, lossless)
+
+    def write(self, frame: np.ndarray) -> None:
+        self._frames.write(frame)
+
+    def finish(self) -> Path:
+        frames = self._frames.finish()
+        try:
+            encode_gif(frames, self.path)
+        finally:
+            frames.unlink(missing_ok=True)
+        return self.path
+
+    def abort(self) -> None:
+        self._frames.abort()
+        self.path.unlink(missing_ok=True)
+
+
+def open_video_writer(final: Path, width: int, height: int, fps: Fraction,
+                      encoding: Encoding) -> VideoWriter | GifWriter:
+    """The writer for `encoding`'s container: a GIF or an ffmpeg-encoded video."""
+    kind = GifWriter if encoding.ext == "gif" else VideoWriter
+    return kind(final, width, height, fps, encoding)
 
 
 class FrameFolderWriter:
