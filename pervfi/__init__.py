@@ -17,7 +17,8 @@ Checkpoints
     DEFAULT_CHECKPOINT_DIR
 Frames, videos and the streaming pipeline
     list_frames, natural_key, read_frame, read_image, to_tensor, to_uint8, Padder
-    discover_sequences, Sequence, Settings, Encoding, SequenceRun, Report
+    discover_sequences, Sequence, Settings, Encoding, SequenceRun, Report,
+    output_frame_count, output_video_rate, encode_gif
     SCENE_CUT_MODES, CONTAINERS, DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD,
     check_cut_threshold, check_duplicate_threshold, ffmpeg_executable
 Errors
@@ -58,6 +59,9 @@ _LAZY = {
     "Settings": ("io.pipeline", "Settings"),
     "SequenceRun": ("io.pipeline", "SequenceRun"),
     "Report": ("io.pipeline", "Report"),
+    "output_frame_count": ("io.pipeline", "output_frame_count"),
+    "output_video_rate": ("io.pipeline", "video_rate"),
+    "encode_gif": ("io.gif", "encode_gif"),
     "SCENE_CUT_MODES": ("io.pipeline", "SCENE_CUT_MODES"),
     "Encoding": ("io.writers", "Encoding"),
     "CONTAINERS": ("io.ffmpeg", "MUXERS"),

@@ -126,6 +126,11 @@ def timeline_for(sequence: Sequence, settings: Settings) -> Timeline:
     return Timeline.for_scale(input_rate, settings.scale)
 
 
+def output_frame_count(sequence: Sequence, settings: Settings) -> int:
+    """How many frames the output of `sequence` has (for a video, as its header announces)."""
+    return timeline_for(sequence, settings).output_count(sequence.frame_count)
+
+
 def video_rate(sequence: Sequence, settings: Settings) -> Fraction:
     """The output video's frame rate."""
     if settings.target_fps is not None:
