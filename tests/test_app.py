@@ -200,8 +200,9 @@ def test_limits_come_from_flags_or_the_environment():
     ([], {"PERVFI_APP_MAX_SECONDS": "long"}, "error: PERVFI_APP_MAX_SECONDS='long' is not a number"),
     (["--method", "dis+nothing"], {}, "error: --method 'dis+nothing' is not one of raft+pervfi"),
 ])
-def test_bad_flags_are_one_line_with_status_2(args, env, message):
-    result = subprocess.run([sys.executable, "-m", "pervfi.app", *args], cwd=ROOT, capture_output=True, text=True,
+@pytest.mark.parametrize("entry", [["-m", "pervfi.app"], ["app.py"]], ids=["module", "space"])
+def test_bad_flags_are_one_line_with_status_2(entry, args, env, message):
+    result = subprocess.run([sys.executable, *entry, *args], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, **env}, timeout=120)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith(message)
@@ -215,3 +216,64 @@ def test_the_cli_and_the_library_never_import_gradio():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--autoplay-policy=no-user-gesture-required"]
+RESULT_TIMEOUT_MS = 240_000
+
+
+@pytest.mark.slow
+def test_a_browser_uploads_a_clip_and_plays_the_result(app, tmp_path):
+    """Headless Chromium: load the page, upload a clip, start the job, and play the result video;
+    the page asks for nothing beyond this machine. The screenshot is kept for a person to look at
+    (in $PERVFI_SCREENSHOT_DIR when set)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is missing (Debian's chromium package; .ci/run installs it)")
+    clip = write_video(tmp_path / "walk.mp4", moving_frames(12, 96, 128, step=3), fps=12)  # 1 s
+    outside = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+
+        def local_only(route):
+            if route.request.url.startswith(app.url) or route.request.url.startswith(("data:", "blob:")):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", local_only)
+        page.goto(app.url)
+        page.get_by_label("Video", exact=True).check()
+        page.locator("#input-video input[type=file]").set_input_files(str(clip))
+        page.locator("#input-video video").wait_for(timeout=60_000)  # the upload shows as a player
+        page.locator("#run").click()
+        result = page.locator("#result video")
+        result.wait_for(timeout=RESULT_TIMEOUT_MS)
+        page.wait_for_function("v => v.readyState >= 3", arg=result.element_handle(), timeout=60_000)
+        state = result.evaluate("""async v => {
+            v.muted = true;
+            v.currentTime = 0;
+            await v.play();
+            const played = [];
+            for (let i = 0; i < 20 && played.length < 2; i++) {
+                await new Promise(done => setTimeout(done, 250));
+                if (v.currentTime > 0) played.push(v.currentTime);
+            }
+            return {ready: v.readyState, duration: v.duration, width: v.videoWidth, height: v.videoHeight,
+                    paused: v.paused, played: played, error: v.error && v.error.code};
+        }""")
+        summary = page.locator("#summary").inner_text()
+        shots = Path(os.environ.get("PERVFI_SCREENSHOT_DIR", tmp_path))
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / "app.png"), full_page=True)
+        browser.close()
+    assert state["error"] is None and state["ready"] >= 3 and not state["paused"] and state["played"], state
+    assert (state["width"], state["height"]) == (128, 96)
+    assert abs(state["duration"] - 23 / 24) < 0.05, state  # 12 frames ×2: 23 frames at 24 frames/s
+    assert summary.startswith("23 frames at 24 frames/s")
+    assert not outside, f"the page asked for {outside}"
