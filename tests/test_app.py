@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from fractions import Fraction
 from pathlib import Path
@@ -234,6 +235,8 @@ def test_a_browser_uploads_a_clip_and_plays_the_result(app, tmp_path):
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is missing (Debian's chromium package; .ci/run installs it)")
     clip = write_video(tmp_path / "walk.mp4", moving_frames(12, 96, 128, step=3), fps=12)  # 1 s
+    (sessions,) = app.temp.glob("pervfi-app-*/sessions")
+    before = {folder.name for folder in sessions.iterdir()}
     outside = []
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
@@ -271,7 +274,13 @@ def test_a_browser_uploads_a_clip_and_plays_the_result(app, tmp_path):
         shots = Path(os.environ.get("PERVFI_SCREENSHOT_DIR", tmp_path))
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shots / "app.png"), full_page=True)
+        mine = {folder.name for folder in sessions.iterdir()} - before
         browser.close()
+    assert len(mine) == 1  # the page's session worked in its own folder ...
+    deadline = time.monotonic() + 60
+    while (sessions / next(iter(mine))).exists() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not (sessions / next(iter(mine))).exists()  # ... removed once the page was closed
     assert state["error"] is None and state["ready"] >= 3 and not state["paused"] and state["played"], state
     assert (state["width"], state["height"]) == (128, 96)
     assert abs(state["duration"] - 23 / 24) < 0.05, state  # 12 frames ×2: 23 frames at 24 frames/s

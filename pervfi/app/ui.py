@@ -35,7 +35,8 @@ GPU_START_SECONDS, GPU_SECONDS_PER_FRAME, GPU_MAX_SECONDS = 30, 0.5, 300
 INTRO = """# PerVFI — perception-oriented video frame interpolation
 Upload a video or two or more images (or keep the example), pick a method, and press **Interpolate**.
 `dis+splat` needs no weights and runs on any CPU; the PerVFI generators (`pervfi`, `pervfi-vb`) use
-the authors' checkpoints. [Code and documentation](https://github.com/mulns/PerVFI)."""
+the authors' checkpoints (CVPR 2024, "Perception-Oriented Video Frame Interpolation via Asymmetric
+Blending")."""
 
 
 class Sessions:
@@ -43,6 +44,7 @@ class Sessions:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
         self._jobs = 0
         self._lock = threading.Lock()
 
