@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -256,7 +257,12 @@ def test_a_browser_uploads_a_clip_and_plays_the_result(app, tmp_path):
         page.locator("#input-video video").wait_for(timeout=60_000)  # the upload shows as a player
         page.locator("#run").click()
         result = page.locator("#result video")
-        result.wait_for(timeout=RESULT_TIMEOUT_MS)
+        progress = set()  # the tool's progress bar as the page shows it
+        deadline = time.monotonic() + RESULT_TIMEOUT_MS / 1000
+        while not result.count() and time.monotonic() < deadline:
+            progress |= set(re.findall(r"walk · \d+\.\d\d frame/s|\d+/23 frame\b", page.locator("body").inner_text()))
+            time.sleep(0.2)
+        result.wait_for(timeout=1000)
         page.wait_for_function("v => v.readyState >= 3", arg=result.element_handle(), timeout=60_000)
         state = result.evaluate("""async v => {
             v.muted = true;
@@ -285,4 +291,6 @@ def test_a_browser_uploads_a_clip_and_plays_the_result(app, tmp_path):
     assert (state["width"], state["height"]) == (128, 96)
     assert abs(state["duration"] - 23 / 24) < 0.05, state  # 12 frames ×2: 23 frames at 24 frames/s
     assert summary.startswith("23 frames at 24 frames/s")
+    assert any(seen.endswith("frame/s") for seen in progress) and any(seen.endswith("frame") for seen in progress), \
+        progress  # the tool's progress bar: its rate and the frames done
     assert not outside, f"the page asked for {outside}"

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import shutil
+import contextvars
 import tempfile
 import threading
 from fractions import Fraction
 from pathlib import Path
 
 import gradio as gr
+from tqdm import tqdm
 
 from .. import SCENE_CUT_MODES, CheckpointError, InputError, PerVFIError, output_frame_count
 from .jobs import GIF_SIDE, SCALES, Request, Studio
@@ -26,6 +28,8 @@ SOURCES = ("Example", "Video", "Images")
 RATE_CHOICE = "a frame rate"
 FRAME_CHOICES = (*(f"×{scale}" for scale in SCALES), RATE_CHOICE)
 TILE_CHOICES = ("off", "256", "512", "1024")
+RATE_SEPARATOR = " · "
+PROGRESS_PERIOD = 0.25  # seconds between progress updates in the page
 # Gradio's cache of uploads and results: look every 10 minutes, remove what is older than an hour.
 CACHE_CLEANING = (600, 3600)
 # Seconds of GPU time asked for on a ZeroGPU Space: a start-up allowance and a bound per
@@ -37,6 +41,38 @@ Upload a video or two or more images (or keep the example), pick a method, and p
 `dis+splat` needs no weights and runs on any CPU; the PerVFI generators (`pervfi`, `pervfi-vb`) use
 the authors' checkpoints (CVPR 2024, "Perception-Oriented Video Frame Interpolation via Asymmetric
 Blending")."""
+
+
+class ProgressRelay:
+    """Shows the tool's own tqdm progress bar in the page, frames done and rate, by reading the
+    newest bar a few times a second (Gradio's `track_tqdm` shows the count and time, not the
+    rate). A checkpoint download's bar shows the same way."""
+
+    def __init__(self, progress: gr.Progress, period: float = PROGRESS_PERIOD) -> None:
+        self.progress = progress
+        self.period = period
+        self._stop = threading.Event()
+        # Gradio finds the page's event through context variables: the thread runs in a copy.
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._relay,), daemon=True)
+
+    def __enter__(self) -> "ProgressRelay":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _relay(self) -> None:
+        while not self._stop.wait(self.period):
+            with tqdm.get_lock():  # the bars that exist now (tqdm keeps them in a class-wide set)
+                bars = [bar for bar in getattr(tqdm, "_instances", ()) if not bar.disable and bar.total]
+            if not bars:
+                continue
+            state = max(bars, key=lambda bar: bar.start_t).format_dict
+            rate = state["rate"] or (state["n"] / state["elapsed"] if state["elapsed"] else 0.0)
+            self.progress((state["n"], state["total"]), unit=state["unit"],
+                          desc=f"{state['prefix']}{RATE_SEPARATOR}{rate:.2f} {state['unit']}/s")
 
 
 class Sessions:
@@ -94,14 +130,15 @@ def build_demo(studio: Studio, sessions: Sessions, choices: list[MethodChoice], 
     examples = studio.examples()
 
     def interpolate(source, example, video, images, method, frames, target_fps, image_fps, scene_cut, heat, seed,
-                    flow_scale, tile, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+                    flow_scale, tile, request: gr.Request, progress=gr.Progress()):
         folder = sessions.job_folder(request.session_hash if request else None)
         job = None
         try:
             job = request_from(source, example, video, images, method, frames, target_fps, image_fps, scene_cut,
                                heat, seed, flow_scale, tile)
             progress(0, desc="loading the model")
-            result = studio.run(job, folder)
+            with ProgressRelay(progress):
+                result = studio.run(job, folder)
         except PerVFIError as err:
             message = studio.public_message(err, job, folder)
             if isinstance(err, CheckpointError):
@@ -166,7 +203,7 @@ def build_demo(studio: Studio, sessions: Sessions, choices: list[MethodChoice], 
         job = _on_zero_gpu(interpolate, gpu_seconds)
         run.click(job, [source, example, video, images, method, frames, target_fps, image_fps, scene_cut, heat,
                         seed, flow_scale, tile], [result, comparison, gif, downloads, summary],
-                  api_name="interpolate", concurrency_limit=1, concurrency_id="device")
+                  api_name="interpolate", concurrency_limit=1, concurrency_id="device", show_progress_on=result)
 
         def end_session(request: gr.Request) -> None:
             sessions.end(request.session_hash)
