@@ -1,3 +1,4 @@
+import logging
 from pathlib import Path
 
 import pytest
@@ -16,3 +17,13 @@ def ckpt_dir(tmp_path_factory) -> Path:
     for name in ("v00", "vb"):
         write(folder / "PerVFI" / f"{name}.pth", serialized(official_layout(name, manifest_state(name))))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _restore_package_logger():
+    """The command-line tools configure the "pervfi" logger when run in-process; put it back
+    after each test so later tests' log capture sees the records again."""
+    log = logging.getLogger("pervfi")
+    saved = (list(log.handlers), log.propagate, log.level)
+    yield
+    log.handlers[:], log.propagate, log.level = saved
