@@ -200,8 +200,7 @@ def build_demo(studio: Studio, sessions: Sessions, choices: list[MethodChoice], 
                       source, [example, video, images, image_fps], api_name=False, queue=False)
         frames.change(lambda choice: gr.update(visible=choice == RATE_CHOICE), frames, target_fps,
                       api_name=False, queue=False)
-        job = _on_zero_gpu(interpolate, gpu_seconds)
-        run.click(job, [source, example, video, images, method, frames, target_fps, image_fps, scene_cut, heat,
+        run.click(_on_zero_gpu(interpolate, gpu_seconds), [source, example, video, images, method, frames, target_fps, image_fps, scene_cut, heat,
                         seed, flow_scale, tile], [result, comparison, gif, downloads, summary],
                   api_name="interpolate", concurrency_limit=1, concurrency_id="device", show_progress_on=result)
 
