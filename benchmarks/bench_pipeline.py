@@ -1,6 +1,7 @@
 """CPU time per interpolated frame through the whole tool, and the I/O pipeline's overhead.
 
     python benchmarks/bench_pipeline.py [--size 256 448] [--pairs 4] [--runs 3] [--methods raft+pervfi raft+pervfi-vb]
+                                        [--precision fp32|bf16|fp16]
 
 For each method, `--runs` times in turn: the model alone on every pair of the sequence
 (flows both ways + generator) and the streaming pipeline on the same frames as a folder of
@@ -28,7 +29,7 @@ from tests.media import moving_frames, write_frames  # noqa: E402
 REFERENCE_SECONDS = {"raft+pervfi": 9.8, "raft+pervfi-vb": 8.3}
 
 
-def build(method: str) -> Interpolator:
+def build(method: str, **options) -> Interpolator:
     spec = parse_method(method)
     flow, generator = build_flow_estimator(spec.flow), build_generator(spec.generator)
     try:
@@ -39,7 +40,7 @@ def build(method: str) -> Interpolator:
             fill(generator, "bench", 0.5)
     except (ImportError, RuntimeError):
         pass  # random weights: the same cost
-    return Interpolator(flow, generator.eval(), device="cpu")
+    return Interpolator(flow, generator.eval(), device="cpu", **options)
 
 
 def main() -> None:
@@ -48,16 +49,18 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--methods", nargs="+", default=list(REFERENCE_SECONDS))
+    parser.add_argument("--precision", help="fp32, bf16 or fp16 (default: the Interpolator's, fp32 on the CPU)")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     height, width = args.size
     frames = moving_frames(args.pairs + 1, height, width, step=4)
-    print(f"{height}×{width}, {torch.get_num_threads()} threads, {args.pairs} pairs, median of {args.runs} runs")
+    print(f"{height}×{width}, {torch.get_num_threads()} threads, {args.pairs} pairs, median of {args.runs} runs, "
+          f"{args.precision or 'default precision'}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "seq"
         write_frames(folder, frames)
         for method in args.methods:
-            interpolator = build(method)
+            interpolator = build(method, **({"precision": args.precision} if args.precision else {}))
             tensors = [to_tensor(frame, interpolator.device) for frame in frames]
             interpolator.interpolate(tensors[0], tensors[1])  # warm-up
             settings = Settings(scale=2, png=True, quiet=True, seed=0)
