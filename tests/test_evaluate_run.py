@@ -219,11 +219,11 @@ def checkpoints(tmp_path_factory) -> Path:
     """Checkpoint files of raft, v00 and vb in the official layouts, holding the reference
     weight fill (untrained: the numbers mean nothing, the plumbing is what is tested)."""
     from pervfi import registry
-    from tests.checkpoint_files import manifest_state, official_layout, serialized, write
+    from tests.checkpoint_files import model_state, official_layout, serialized, write
 
     folder = tmp_path_factory.mktemp("checkpoints")
     for name in ("raft", "v00", "vb"):
-        write(folder / registry.get_entry(name).checkpoint.path, serialized(official_layout(name, manifest_state(name))))
+        write(folder / registry.get_entry(name).checkpoint.path, serialized(official_layout(name, model_state(name))))
     return folder
 
 

@@ -5,6 +5,7 @@ import torch
 
 from pervfi import build_flow_estimator
 from tests.conformance import assert_conforms, fill, load_vector, manifest, vector_params
+from tests.seeded_weights import seeded
 
 torch.set_grad_enabled(False)
 NAMES = ["raft", "raft_small", "gma", "gmflow"]
@@ -17,7 +18,7 @@ def _vectors():
 
 
 def _filled(name, gain=0.5):
-    return fill(build_flow_estimator(name), "pervfi-conformance-v1", gain)
+    return seeded(build_flow_estimator(name), gain)
 
 
 @pytest.mark.parametrize("path", _vectors())
