@@ -41,6 +41,7 @@ ENVELOPE_RADIUS = 2
 STRUCTURE_SCALE = 0.25
 HISTOGRAM_BINS = 8
 DEFAULT_CUT_THRESHOLD = 0.5
+SCENE_CUT_MODES = ("repeat", "blend", "off")  # at a cut: hold the earlier frame, cross-fade, or ignore it
 DEFAULT_DUPLICATE_THRESHOLD = 16.0
 
 _GREY = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601 luma weights
