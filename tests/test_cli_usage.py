@@ -20,6 +20,7 @@ from pervfi.cli import main
 from pervfi.errors import OutputError
 from pervfi.io.writers import Encoding, VideoWriter
 from tests.media import moving_frames, read_png, video_frames, write_frames
+from tests.test_scenes import smooth_then_grainy
 
 ROOT = Path(__file__).resolve().parents[1]
 METHOD = "dis+splat"
@@ -189,6 +190,19 @@ def test_rerun_says_what_it_replaced(capsys, tmp_path, seq):
     assert status == 0, again
     assert any(f"replaced an earlier run's seq-{METHOD}.mp4, seq-{METHOD}-frames" in line for line in again), again
     assert len(list((tmp_path / "out" / "seq" / f"seq-{METHOD}-frames").iterdir())) == 5  # not 7: swapped whole
+
+
+# 13.9: a cut between a smooth and a grainy shot of one mean colour
+
+
+def test_cut_between_smooth_and_grainy_shots_is_held_not_mixed(capsys, tmp_path):
+    frames = smooth_then_grainy()
+    write_frames(tmp_path / "seq", frames)
+    status, lines = cli(capsys, "-m", METHOD, "-data", tmp_path / "seq", "-s", tmp_path / "out", "--png")
+    assert status == 0 and "(1 scene cut(s))" in lines[-1], lines
+    pngs = sorted((tmp_path / "out" / "seq" / f"seq-{METHOD}-frames").iterdir())
+    assert len(pngs) == 11
+    np.testing.assert_array_equal(read_png(pngs[5]), frames[2])  # the earlier shot held (repeat)
 
 
 # 13.10: wording and the summary
