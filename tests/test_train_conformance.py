@@ -15,12 +15,20 @@ import pytest
 import torch
 import torchvision
 
-from pervfi import CheckpointError, build_generator
+from pervfi import CheckpointError, UnknownNameError, build_generator
+from pervfi.generators.normalizing_flow import ActNorm, ZeroConv2d, squeeze2d
 from pervfi.train import LaplacianLoss, PerceptualLoss, training_loss
 from pervfi.train import losses
 from tests.conformance import fill_state, load_vector, vector_params
 
 STEP_VECTORS = vector_params("train/train-*.pt") + vector_params("train/actnorm-init-*.pt")
+
+
+@pytest.fixture(autouse=True)
+def _gradients_on():
+    """Training needs autograd, whatever other test modules switched off at import."""
+    with torch.enable_grad():
+        yield
 
 
 def _vgg_standin(spec: dict) -> torchvision.models.VGG:
@@ -153,8 +161,6 @@ def test_laplacian_loss_names_a_size_it_cannot_take():
 
 
 def test_unknown_recipe_is_named():
-    from pervfi import UnknownNameError
-
     with pytest.raises(UnknownNameError, match="'v01'.*v00, vb"):
         training_loss(torch.nn.Identity(), {}, "v01")
 
@@ -217,3 +223,22 @@ class _NaNGenerator(torch.nn.Module):
 def test_a_prediction_with_nan_leaves_the_image_losses_out_as_the_reference_does():
     out = training_loss(_NaNGenerator(), _inputs(batch=2, size=64), "v00", perceptual=torch.nn.L1Loss())
     assert out["total"].item() == 3.0 and torch.isnan(out["lap"])
+
+
+def test_a_new_v00_starts_as_the_reference_trains_it_from_scratch():
+    """Zero couplings, priors and deformable offsets; ActNorms initialised by the first
+    training batch (so that the flow's input comes out standardised)."""
+    generator = build_generator("v00").train()
+    zero_convs = [m.conv for m in generator.modules() if isinstance(m, ZeroConv2d)]
+    offsets = [generator.deformableAlign.deform_conv[level].conv_offset for level in ("l0", "l1", "l2")]
+    assert zero_convs and all(not conv.weight.any() and not conv.bias.any() for conv in zero_convs + offsets)
+    actnorms = [m for m in generator.modules() if isinstance(m, ActNorm)]
+    assert len(actnorms) == 51 and not any(m.initialized for m in actnorms)
+    batch = _inputs(batch=2)
+    with torch.no_grad():
+        out = generator(*(batch[k] for k in ("img0", "img1", "flow01", "flow10", "gt")))
+        first = generator.condFLownet.blocks[0].actnorm
+        normalised, _ = first(squeeze2d(batch["gt"] * 2 - 1))
+    assert all(m.initialized for m in actnorms) and torch.isfinite(out["pred"]).all()
+    flat = normalised.transpose(0, 1).flatten(1)
+    assert flat.mean(1).abs().max() < 0.01 and (flat.std(1) - 1).abs().max() < 0.01

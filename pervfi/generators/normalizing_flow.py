@@ -96,11 +96,14 @@ class InvConv2d(nn.Module):
 
 
 class ZeroConv2d(nn.Module):
-    """3×3 convolution whose output is scaled by exp(3·scale) (zero-initialised in training)."""
+    """3×3 convolution whose output is scaled by exp(3·scale); a new module outputs zeros
+    (Glow's initialisation: couplings start as the identity, priors as N(0, 1))."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
         self.scale = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
