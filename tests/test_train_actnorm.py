@@ -58,3 +58,18 @@ def test_actnorm_initialisation_is_global_across_two_gloo_processes(tmp_path):
         assert torch.equal(ranks[0][key], ranks[1][key]), f"{key}: the ranks disagree"
         assert torch.allclose(ranks[0][key], expected, rtol=1e-5, atol=1e-5), f"{key}: differs from one process"
     assert all(value.item() == 1 for key, value in single.items() if key.endswith(".initialized"))
+
+
+def test_actnorm_initialises_once_in_training_and_again_after_loading_an_uninitialised_state():
+    actnorm = ActNorm(3)
+    x = torch.randn(2, 3, 8, 8) * 3 + 1
+    actnorm.eval()(x)
+    assert not actnorm.initialized  # inference never initialises
+    actnorm.train()(x)
+    loc = actnorm.loc.detach().clone()
+    actnorm(x * 2)
+    assert actnorm.initialized and torch.equal(actnorm.loc, loc)  # only the first batch counts
+    fresh = {k: torch.zeros_like(v) if k == "initialized" else v for k, v in actnorm.state_dict().items()}
+    actnorm.load_state_dict(fresh)
+    actnorm(x * 2)
+    assert torch.allclose(actnorm.loc, loc * 2)
