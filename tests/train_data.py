@@ -66,7 +66,7 @@ class TinyPerceptual(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3, padding=1).requires_grad_(False)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, bias=False).requires_grad_(False)
         torch.nn.init.normal_(self.conv.weight, generator=torch.Generator().manual_seed(0))
 
     def forward(self, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:

@@ -76,8 +76,9 @@ class FrameTriplet:
 class FootageTriplets:
     """Triplets of the user's footage: frame folders (`kind` "frames") or videos ("videos")."""
 
-    def __init__(self, root: Path, kind: str, gaps: Sequence[int], val_fraction: float, flows: FlowFunction,
-                 estimator: str) -> None:
+    def __init__(self, root: Path, kind: str, gaps: Sequence[int], val_fraction: float,
+                 flows: Callable[[], FlowFunction], estimator: str) -> None:
+        """`flows` makes the flow function (loading the estimator) once the footage has been checked."""
         if not root.exists():
             raise InputError(f"dataset root {root} does not exist")
         sequences = discover_sequences(root)
@@ -88,8 +89,7 @@ class FootageTriplets:
                              f"--dataset {kind} reads only {kind} (use --dataset {other} for {other})")
         if any(gap < 1 for gap in gaps) or not 0.0 <= val_fraction < 1.0:
             raise InputError(f"gaps must be positive and val_fraction in [0, 1), got {list(gaps)} and {val_fraction}")
-        self.sequences = sequences
-        self.flows, self.methods = flows, [estimator]
+        self.sequences, self.methods = sequences, [estimator]
         self._frames: dict[int, list[Path] | list[np.ndarray]] = {}
         self._flow_cache: dict[tuple[int, int, int], tuple[Tensor, Tensor]] = {}
         self.triplets: dict[str, list[FrameTriplet]] = {"train": [], "val": []}
@@ -106,6 +106,7 @@ class FootageTriplets:
         if not self.triplets["train"]:
             raise InputError(f"{root} has no training triplets: each sequence needs at least "
                              f"{2 * min(gaps) + 1} frames before its held-out part")
+        self.flows = flows()
 
     def split(self, name: str) -> list[FrameTriplet]:
         return self.triplets[name]

@@ -82,8 +82,7 @@ class _Run:
             self.optimizer, max_lr=train["max_lr"], total_steps=self.total_steps, anneal_strategy="cos")
         self.precision = resolve_precision(train["precision"], self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == torch.float16)
-        self.loss = loss or training_loss
-        self.perceptual = (perceptual or imagenet_perceptual_loss()).to(self.device)
+        self.loss, self.perceptual = loss or training_loss, perceptual
         self.network: nn.Module = self.generator  # what the loss calls: DDP averages the gradients
         if processes.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -95,6 +94,7 @@ class _Run:
     def run(self, resume: str | None, progress: bool) -> Path:
         log_config = self.config["log"]
         resumed = self._resume(resume) if resume else None
+        self.perceptual = (self.perceptual or imagenet_perceptual_loss()).to(self.device)
         main = self.processes.is_main
         run_log = RunLog(self.out, resume_step=resumed, tensorboard=True) if main else None
         suite = self._metrics() if log_config["val_every"] and self.source.split("val") else None
@@ -244,9 +244,9 @@ def build_source(config: dict[str, Any], device: torch.device) -> Source:
     if data["dataset"] == "vimeo90k":
         return VimeoTriplets(root, data["flows"])
     name = data["flows"][0]
-    estimator = load_model(name, "flow", checkpoint_dir=config["checkpoint_dir"]).to(device)
 
-    def flows(img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
-        return estimator.estimate_bidirectional(img0.to(device), img1.to(device))
+    def flow_function() -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+        estimator = load_model(name, "flow", checkpoint_dir=config["checkpoint_dir"]).to(device)
+        return lambda img0, img1: estimator.estimate_bidirectional(img0.to(device), img1.to(device))
 
-    return FootageTriplets(root, data["dataset"], data["gaps"], data["val_fraction"], flows, name)
+    return FootageTriplets(root, data["dataset"], data["gaps"], data["val_fraction"], flow_function, name)
