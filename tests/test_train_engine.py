@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 import pervfi
 from pervfi.train import __main__ as train_cli
@@ -84,6 +85,7 @@ def test_the_recipe_schedule_and_the_saved_state(vimeo, tmp_path) -> None:
     assert len(saved["rng"]) == 1 and set(saved["rng"][0]) >= {"torch", "numpy", "python"}
 
 
+@pytest.mark.slow
 def test_two_processes_take_the_step_of_one_with_the_whole_batch(vimeo, tmp_path) -> None:
     single = run("vb", config(vimeo, tmp_path / "one", "train.stop_after=2"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -145,43 +147,42 @@ def test_a_checkpoint_of_the_wrong_model(vimeo, tmp_path, capsys) -> None:
                          *TINY, capsys=capsys), "model 'vb', not 'v00'")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"needs the shared frames in {SHARED_DATA}")
 def test_fine_tuning_on_frames_lowers_the_loss_and_infer_video_uses_the_result(tmp_path) -> None:
     """The shipped finetune config on ../shared/data's Sintel frames (flows by DIS on the fly),
-    from scratch since the tests have no official weights; the loss of one fixed batch drops,
-    and infer_video.py interpolates with the checkpoint written."""
+    for vb from scratch since the tests have no official weights; the loss of one fixed batch
+    drops, and infer_video.py interpolates with the checkpoint written."""
     from pervfi.train import load_config, training_loss
     from pervfi.train.engine import build_source
     from pervfi.train.loading import TrainingSamples, batch_loader
     from pervfi.train.order import DataOrder
 
-    overrides = ["device=cpu", "init=scratch", "data.flows=dis", "data.crop=64", "data.val_fraction=0",
+    overrides = ["device=cpu", "model=vb", "init=scratch", "data.flows=dis", "data.crop=64", "data.val_fraction=0",
                  "train.batch_size=2", "train.epochs=1", "train.stop_after=3", "train.max_lr=1e-3",
                  "log.val_every=0", f"data.root={SHARED_DATA / 'sintel-market-10'}", f"out={tmp_path / 'run'}"]
     cfg = load_config("finetune", overrides)
-    samples = TrainingSamples(build_source(cfg, torch.device("cpu")), "v00", seed=7, crop=64)
+    samples = TrainingSamples(build_source(cfg, torch.device("cpu")), "vb", seed=7, crop=64)
     batch = next(batch_loader(samples, DataOrder(len(samples), 2, seed=7).batches(0, 1), workers=0))
     noise = batch.pop("noise")
 
     def fixed_batch_loss(generator: torch.nn.Module) -> float:
         torch.manual_seed(0)
-        return training_loss(generator.train(), batch, "v00", noise=noise, perceptual=TinyPerceptual())["total"].item()
+        return training_loss(generator.train(), batch, "vb", noise=noise, perceptual=TinyPerceptual())["total"].item()
 
     torch.manual_seed(cfg["train"]["seed"])
-    before = fixed_batch_loss(pervfi.build_generator("v00"))
+    before = fixed_batch_loss(pervfi.build_generator("vb"))
     out = run("finetune", overrides)
-    tuned = pervfi.build_generator("v00")
-    tuned.load_state_dict(weights(out, "v00"))
+    tuned = pervfi.build_generator("vb")
+    tuned.load_state_dict(weights(out, "vb"))
     assert fixed_batch_loss(tuned) < before
 
     frames = tmp_path / "frames"
     frames.mkdir()
     for path in sorted((SHARED_DATA / "sintel-market-10").glob("*.png"))[:2]:
-        pervfi_image = pervfi.read_frame(path)[:64, :96]
-        from PIL import Image
-        Image.fromarray(pervfi_image).save(frames / path.name)
+        Image.fromarray(pervfi.read_frame(path)[:64, :96]).save(frames / path.name)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, str(ROOT / "infer_video.py"), "-m", "dis+pervfi", "-data", str(frames),
+    done = subprocess.run([sys.executable, str(ROOT / "infer_video.py"), "-m", "dis+vb", "-data", str(frames),
                            "-s", str(tmp_path / "output"), "--ckpt-dir", str(out / "model"), "--png", "--quiet",
                            "--device", "cpu", "--seed", "0"],
                           env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
