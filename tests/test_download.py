@@ -273,3 +273,11 @@ def test_without_network_the_tool_fails_at_once_and_leaves_nothing(tmp_path):
     assert "the Hub cannot be reached" in run.stderr
     assert "run `python -m pervfi.download --ckpt-dir ckpt gma` when online" in run.stderr
     assert _files_under(tmp_path / "ckpt") == []  # no lock files, no empty GMA/ or PerVFI/
+
+
+def test_help_lists_the_aliases(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert exit_info.value.code == 0
+    assert "v00 (alias pervfi)" in text and "vb (alias pervfi-vb)" in text
