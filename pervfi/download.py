@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging()
     try:
         # offline, the message says what to download by hand, not to run this command again
         paths = fetch_checkpoints(resolve_names(args.names), args.ckpt_dir, suggest_download_command=False)
@@ -69,5 +70,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    configure_logging()
     sys.exit(main())
