@@ -19,6 +19,14 @@ def ckpt_dir(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture
+def without_autograd():
+    """Inference tests run without building autograd graphs; scoped to each test so that the
+    training tests, whatever runs before them, keep torch's default (gradients on)."""
+    with torch.no_grad():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _restore_package_logger():
     """The command-line tools configure the "pervfi" logger when run in-process; put it back

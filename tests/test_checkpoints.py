@@ -10,7 +10,7 @@ from pervfi.errors import CheckpointError
 from pervfi.interpolator import Interpolator
 from tests.checkpoint_files import layout, model_state, official_layout, serialized, with_module_prefix, write
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("without_autograd")
 
 
 def _path(folder, name):

@@ -11,7 +11,7 @@ from pervfi.flow.gmflow_transformer import add_window_position, shifted_window_m
 from tests.conformance import assert_conforms
 from tests.seeded_weights import seeded
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("without_autograd")
 FLOW_TOLERANCE = 5e-3
 
 

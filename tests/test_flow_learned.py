@@ -7,7 +7,7 @@ from pervfi import build_flow_estimator
 from tests.conformance import assert_conforms, fill, load_vector, manifest, vector_params
 from tests.seeded_weights import seeded
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("without_autograd")
 NAMES = ["raft", "raft_small", "gma", "gmflow"]
 FLOW_TOLERANCE = 5e-3  # pixels, the conformance README's bound for flows
 

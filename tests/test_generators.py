@@ -6,7 +6,7 @@ from pervfi import build_generator
 from tests.conformance import assert_conforms, fill, load_vector, manifest, reference_noise, vector_params
 from tests.seeded_weights import seeded
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("without_autograd")
 
 
 def _filled(vec):

@@ -9,7 +9,7 @@ from pervfi.method_names import parse_method
 from tests.conformance import assert_conforms, fill, load_vector, vector_params
 from tests.seeded_weights import seeded
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("without_autograd")
 
 
 def _interpolator(method: str, salt: str, gains: dict) -> Interpolator:

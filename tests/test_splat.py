@@ -10,7 +10,7 @@ from pervfi import Interpolator, build_flow_estimator, build_generator
 from pervfi.generators.splat import auto_downscale, fill_holes
 from pervfi.ops import backward_warp
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("without_autograd")
 
 HEIGHT, WIDTH, MARGIN = 96, 128, 16
 BACKGROUND = (3.0, -2.0)  # motion 0→1 in pixels, x then y
