@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import imageio_ffmpeg
+import numpy as np
 import pytest
 import torch
 
@@ -74,3 +75,16 @@ def test_slow_motion_leaves_the_audio_out_with_a_warning(tmp_path, caplog, clip_
         assert warnings == []
     else:
         assert warnings == ["tone: audio left out: -fps 24 changes the duration (the source plays at 24 × 2 = 48)"]
+
+
+def test_the_readmes_two_frame_example_runs(monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Install as a package"):]
+    code = section[section.index("```python\n") + len("```python\n"):section.index("```\n", section.index("```python"))]
+    monkeypatch.chdir(ROOT)  # the example reads input/shapes
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own example
+    frame, img0, img1 = namespace["frame"], namespace["img0"], namespace["img1"]
+    assert frame.shape == (240, 320, 3) and frame.dtype.name == "uint8"
+    assert not np.array_equal(frame, namespace["to_uint8"](img0))
+    assert not np.array_equal(frame, namespace["to_uint8"](img1))
