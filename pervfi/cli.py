@@ -194,13 +194,13 @@ def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequen
         seed=args.seed, quiet=args.quiet,
     )
     device = resolve_device(args.device)
-    noisy = registry.get_entry(generator, "generator").accepts("heat")
+    noisy = registry.get_entry(generator, "generator").accepts("heat")  # v00 draws noise; the others none
     for flag, value in (("--heat", args.heat), ("--seed", args.seed)):
         if value is not None and not noisy:
             log.warning("%s applies to the v00 generator (pervfi); %s draws no noise", flag, generator)
+    options = {"heat": args.heat} if noisy and args.heat is not None else {}
     interpolator = Interpolator.from_method(args.method, checkpoint_dir=str(args.ckpt_dir), device=device,
-                                            generator_options={"heat": args.heat} if noisy and args.heat is not None
-                                            else {}, flow_scale=args.flow_scale, tile=args.tile)
+                                            generator_options=options, flow_scale=args.flow_scale, tile=args.tile)
     log.info("%s on %s: %d sequence(s)", args.method, interpolator.device, len(sequences))
     started = time.perf_counter()
     frames = 0
@@ -214,7 +214,7 @@ def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequen
 
 
 def pace(frames: int, seconds: float) -> str:
-    """"120 frames in 30.0 s (4.00 frames/s)"."""
+    """Frames, time and their rate, as "120 frames in 30.0 s (4.00 frames/s)"."""
     return f"{frames} frames in {seconds:.1f} s ({frames / max(seconds, 1e-9):.2f} frames/s)"
 
 
