@@ -116,10 +116,18 @@ def test_write_behind_consumes_in_order_and_reports_the_consumers_error():
 
 
 def test_write_behind_does_not_mask_the_producers_own_error():
+    failed = threading.Event()
+
     def fail(item):
+        failed.set()
         raise OSError("encoder died")
 
     writer = WriteBehind(fail, depth=2)
     writer.put(1)
-    threading.Event().wait(0.1)
-    writer.close(check=False)  # what the pipeline does while a KeyboardInterrupt propagates
+    assert failed.wait(10)
+    with pytest.raises(KeyboardInterrupt):  # the producer's error surfaces, not the consumer's
+        try:
+            raise KeyboardInterrupt
+        except BaseException:
+            writer.close(check=False)  # what the pipeline does while an interrupt propagates
+            raise
