@@ -1,4 +1,6 @@
-"""The command line through a real subprocess: counts, order, pass-through, sizes, and bad input."""
+"""The command line: counts, order, pass-through, sizes, and bad input. A real subprocess
+where the process is the point (a whole run, exit statuses, one-line errors); in-process
+(one PyTorch import) for what the outputs hold."""
 from __future__ import annotations
 
 import hashlib
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.conformance import DATA
+from tests.test_cli_usage import cli
 from tests.media import moving_frames, read_png, video_frames, write_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,30 +59,31 @@ def test_frame_folder_counts_order_and_pass_through(tmp_path, ckpt_dir):
     assert not [p for p in out.rglob(".*")], "temporary files left behind"
 
 
-def test_odd_size_keeps_exact_frames_and_pads_the_video(tmp_path, ckpt_dir):
+def test_odd_size_keeps_exact_frames_and_pads_the_video(capsys, tmp_path, ckpt_dir):
     write_frames(tmp_path / "seq", moving_frames(2, 33, 47))
-    result = run_cli("-m", METHOD, "-data", tmp_path / "seq", "-s", tmp_path / "out", "--png", ckpt=ckpt_dir)
-    assert result.returncode == 0, result.stderr
+    status, lines = cli(capsys, "-m", METHOD, "-data", tmp_path / "seq", "-s", tmp_path / "out", "--png",
+                        "--ckpt-dir", ckpt_dir)
+    assert status == 0, lines
     pngs = sorted((tmp_path / "out" / "seq" / f"seq-{METHOD}-frames").iterdir())
     assert len(pngs) == 3 and all(read_png(p).shape == (33, 47, 3) for p in pngs)
     meta, video = video_frames(tmp_path / "out" / "seq" / f"seq-{METHOD}.mp4")
     assert meta["size"] == (48, 34) and len(video) == 3
 
 
-def test_video_input_rate_and_folder_of_videos(tmp_path, ckpt_dir):
+def test_video_input_rate_and_folder_of_videos(capsys, tmp_path, ckpt_dir):
     data = tmp_path / "in"
     data.mkdir()
     write_video(data / "clip.mp4", moving_frames(5, 32, 48), fps=12)
     write_frames(data / "frames", moving_frames(3, 32, 48, seed=1))
-    result = run_cli("-m", METHOD, "-data", data, "-s", tmp_path / "out", ckpt=ckpt_dir)
-    assert result.returncode == 0, result.stderr
+    status, lines = cli(capsys, "-m", METHOD, "-data", data, "-s", tmp_path / "out", "--ckpt-dir", ckpt_dir)
+    assert status == 0, lines
     meta, video = video_frames(tmp_path / "out" / "clip" / f"clip-{METHOD}.mp4")
     assert len(video) == 9 and meta["fps"] == 24  # the video's rate × scale when -fps is not given
     meta, video = video_frames(tmp_path / "out" / "frames" / f"frames-{METHOD}.mp4")
     assert len(video) == 5 and meta["fps"] == 10  # frame folders: the reference default
 
 
-def test_grey_alpha_and_16_bit_frames_are_converted_with_a_warning(tmp_path, ckpt_dir):
+def test_grey_alpha_and_16_bit_frames_are_converted_with_a_warning(capsys, tmp_path, ckpt_dir):
     import cv2
 
     frames = moving_frames(3, 32, 40)
@@ -88,9 +92,9 @@ def test_grey_alpha_and_16_bit_frames_are_converted_with_a_warning(tmp_path, ckp
     cv2.imwrite(str(folder / "0.png"), cv2.cvtColor(frames[0], cv2.COLOR_RGB2GRAY))
     cv2.imwrite(str(folder / "1.png"), np.dstack([frames[1][..., ::-1], np.full((32, 40), 255, np.uint8)]))
     cv2.imwrite(str(folder / "2.png"), frames[2][..., ::-1].astype(np.uint16) * 257)
-    result = run_cli("-m", METHOD, "-data", folder, "-s", tmp_path / "out", "--png", ckpt=ckpt_dir)
-    assert result.returncode == 0, result.stderr
-    warnings = [line for line in error_lines(result) if line.startswith("warning:")]
+    status, lines = cli(capsys, "-m", METHOD, "-data", folder, "-s", tmp_path / "out", "--png", "--ckpt-dir", ckpt_dir)
+    assert status == 0, lines
+    warnings = [line for line in lines if line.startswith("warning:")]
     assert len(warnings) == 3 and all("converted to 8-bit RGB" in w for w in warnings)
     pngs = sorted((tmp_path / "out" / "seq" / f"seq-{METHOD}-frames").iterdir())
     np.testing.assert_array_equal(read_png(pngs[2]), frames[1])  # alpha dropped
