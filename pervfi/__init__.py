@@ -14,7 +14,9 @@ Models
     resolve_device("auto")       CUDA, then MPS, then the CPU
 Checkpoints
     require_checkpoints, fetch_checkpoints, checkpoint_names, checkpoint_path,
-    DEFAULT_CHECKPOINT_DIR
+    DEFAULT_CHECKPOINT_DIR, read_state_dict, load_state (strict, with one-line errors)
+Metrics (of the evaluation, for validation while training)
+    MetricSuite, ScoredFrame, offline_requested
 Frames, videos and the streaming pipeline
     list_frames, natural_key, read_frame, read_image, to_tensor, to_uint8, Padder
     discover_sequences, Sequence, Settings, Encoding, SequenceRun, Report,
@@ -70,6 +72,11 @@ _LAZY = {
     "DEFAULT_DUPLICATE_THRESHOLD": ("io.scenes", "DEFAULT_DUPLICATE_THRESHOLD"),
     "check_cut_threshold": ("io.scenes", "check_cut_threshold"),
     "check_duplicate_threshold": ("io.scenes", "check_duplicate_threshold"),
+    "read_state_dict": ("checkpoints", "read_state_dict"),
+    "load_state": ("checkpoints", "load_state"),
+    "MetricSuite": ("evaluate.scoring", "MetricSuite"),
+    "ScoredFrame": ("evaluate.perceptual", "ScoredFrame"),
+    "offline_requested": ("evaluate.perceptual", "offline_requested"),
 }
 
 __all__ = ["CheckpointError", "InputError", "OutputError", "PerVFIError", "UnknownNameError", *_LAZY]

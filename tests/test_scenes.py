@@ -11,7 +11,7 @@ from pervfi.io.frame_files import read_frame
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SINTEL = sorted((DATA / "sintel-market-10").glob("*.png"))
 DAVIS = sorted((DATA / "davis-breakdance-flare-3").glob("*.jpg"))
-needs_data = pytest.mark.skipif(not SINTEL or not DAVIS, reason="shared real frames absent")
+needs_data = pytest.mark.skipif(not SINTEL or not DAVIS, reason=f"real frames absent: {DATA.resolve()}")
 
 
 def texture(seed: int, height: int, width: int, grain: int, tint: tuple[float, float, float]) -> np.ndarray:

@@ -46,17 +46,18 @@ class PerVFIGenerator(nn.Module):
         self.attentionMerge = AttentionMerge(dilate_size=dilate_size)
         self.multiscaleFuse = MultiscaleFuse(PYRAMID_CHANNELS)
 
-    def condition(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor,
-                  time: float) -> tuple[list[Tensor], list[Tensor]]:
+    def condition(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float,
+                  mask_noise: list[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
         """Decoder conditions (fine to coarse) and the soft masks (coarse to fine).
 
-        Images are RGB in [0, 1]; the networks see them in [-1, 1].
+        Images are RGB in [0, 1]; the networks see them in [-1, 1]. `mask_noise`: see
+        `AttentionMerge` (training adds noise to the masks).
         """
         check_inputs(img0, img1, flow01, flow10, time)
         features, holes, flow_t1 = self.featurePyramid(img0 * 2 - 1, img1 * 2 - 1, flow01, flow10, time)
         aligned = self.deformableAlign(features, holes, flow_t1)
         warped0 = [pair[0] for pair in features]
-        blended, soft_masks = self.attentionMerge(warped0, aligned, holes)
+        blended, soft_masks = self.attentionMerge(warped0, aligned, holes, mask_noise)
         return self.multiscaleFuse(blended), soft_masks
 
     def decode(self, conds: list[Tensor], zs: list[Tensor] | None, rng: torch.Generator | None,

@@ -1,4 +1,5 @@
 """Tensor operations shared by the flow estimators and generators (imports nothing else of ours)."""
+from .distributed import channel_mean_std
 from .padding import Padder
 from .region import Region
 from .resample import resize, resize_flow, upsample2x, upsample2x_corners
@@ -10,6 +11,7 @@ __all__ = [
     "Region",
     "SplatResult",
     "backward_warp",
+    "channel_mean_std",
     "coords_grid",
     "forward_splat",
     "resize",
