@@ -19,7 +19,7 @@ import pytest
 from pervfi.cli import main
 from pervfi.errors import OutputError
 from pervfi.io.writers import Encoding, VideoWriter
-from tests.media import moving_frames, read_png, video_frames, write_frames
+from tests.media import moving_frames, read_png, video_frames, write_frames, write_video
 from tests.test_scenes import smooth_then_grainy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +63,13 @@ def test_an_encoder_that_fails_reports_ffmpegs_reason():
         writer.finish()
     message = str(caught.value)
     assert "Permission denied" in message and "pervfi-test.mp4" in message and "\n" not in message
+
+
+def test_an_unreadable_video_gives_ffmpegs_reason(capsys, tmp_path):
+    clip = write_video(tmp_path / "clip.mp4", moving_frames(6, 24, 32))  # its index (moov) comes last
+    clip.write_bytes(clip.read_bytes()[:2000])
+    line = one_error(*cli(capsys, "-m", METHOD, "-data", clip, "-s", tmp_path / "out"))
+    assert line == f"error: cannot read video {clip}: moov atom not found"
 
 
 @pytest.mark.parametrize("codec, crf, ok", [("libx264", 51, True), ("libx264", 52, False),
