@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 # Only what parsing and checking need (no PyTorch); the models are imported in `interpolate`.
 from . import (CONTAINERS, DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, SCENE_CUT_MODES, Encoding,
-               OutputError, PerVFIError, Sequence, check_cut_threshold, check_duplicate_threshold,
-               discover_sequences, parse_method)
+               OutputError, OutputPaths, PerVFIError, Sequence, check_cut_threshold, check_duplicate_threshold,
+               check_frame_folder, discover_sequences, parse_method)
 from .console import (EXIT_INTERRUPTED, EXIT_USAGE, ArgumentParser, Terminated, configure_logging,
                       stop_signals_as_interrupts)
 
@@ -174,6 +174,9 @@ def run(args: argparse.Namespace) -> None:
             if sequence.fps is None and args.input_fps is None:
                 raise PerVFIError(f"--target-fps needs --input-fps for the frame folder {sequence.path}")
     check_output_outside_inputs(args.save, roots)
+    if args.png:  # a frames folder holding a user's files is refused now, not after earlier sequences
+        for sequence in sequences:
+            check_frame_folder(OutputPaths.of(args.save, sequence.name, args.method, args.ext).frames)
     created = check_writable(args.save)
     try:
         interpolate(args, method.generator, sequences, encoding)

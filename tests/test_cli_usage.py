@@ -249,8 +249,8 @@ def test_png_frames_never_delete_a_users_files(capsys, tmp_path, seq):
     notes = out / f"seq-{METHOD}-frames" / "notes.txt"
     notes.write_text("mine")
     legacy = write_frames(out / "frames", moving_frames(1, 8, 8))[0]  # where older versions wrote frames
-    line = one_error(*cli(capsys, "-m", METHOD, "-data", seq, "-s", tmp_path / "out", "--png"))
-    assert "did not write (notes.txt)" in line
+    status, lines = cli(capsys, "-m", METHOD, "-data", seq, "-s", tmp_path / "out", "--png")
+    assert status == 2 and len(lines) == 1 and "did not write (notes.txt)" in lines[0], lines  # before the models
     assert notes.read_text() == "mine" and read_png(mine).shape == (8, 8, 3)
     assert sorted(p.name for p in out.iterdir()) == ["frames", f"seq-{METHOD}-frames"]  # nothing half-written
     notes.unlink()

@@ -7,6 +7,7 @@ looks complete; `abort()` removes what was written.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from fractions import Fraction
@@ -72,6 +73,29 @@ class Encoding:
         if self.ext in ("mp4", "mov"):
             params += ["-movflags", "+faststart"]
         return [*params, "-f", MUXERS[self.ext]]
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    """Where one sequence's outputs go: ``<save>/<name>/<name>-<method>.<ext>``, its montage
+    ``...-montage.<ext>`` and its PNG frames ``...-frames/``, all named like the video so runs
+    of several methods or scales into one folder keep apart."""
+
+    folder: Path
+    video: Path
+    montage: Path
+    frames: Path
+
+    @classmethod
+    def of(cls, save: Path, name: str, method: str, ext: str) -> OutputPaths:
+        folder = Path(save) / name
+        stem = f"{name}-{output_name(method)}"
+        return cls(folder, folder / f"{stem}.{ext}", folder / f"{stem}-montage.{ext}", folder / f"{stem}-frames")
+
+
+def output_name(method: str) -> str:
+    """The method as it appears in file names (a custom ``module:callable`` made safe)."""
+    return re.sub(r"[^A-Za-z0-9+._-]", "_", method)
 
 
 def temporary_path(final: Path) -> Path:
@@ -169,14 +193,9 @@ class FrameFolderWriter:
     """
 
     def __init__(self, final: Path) -> None:
+        check_frame_folder(final)
         self.final = final
         self.path = temporary_path(final)
-        if final.exists():
-            strangers = [entry.name for entry in sorted(final.iterdir()) if not is_frame_name(entry)]
-            if strangers or not final.is_dir():
-                culprit = f" ({strangers[0]}{', ...' if len(strangers) > 1 else ''})" if strangers else ""
-                raise OutputError(f"{final} holds files this tool did not write{culprit}; move them or choose "
-                                  "another output folder")
         shutil.rmtree(self.path, ignore_errors=True)  # an interrupted run's leftovers (our name)
         self.path.mkdir(parents=True)
         self.count = 0
@@ -199,6 +218,20 @@ class FrameFolderWriter:
 
     def abort(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def check_frame_folder(final: Path) -> None:
+    """OutputError unless `final` is absent or holds only frames this tool wrote (which a new
+    run may replace): a user's files there are never deleted."""
+    if not final.exists():
+        return
+    if not final.is_dir():
+        raise OutputError(f"{final} is a file, where the PNG frames would go; move it or choose another output folder")
+    strangers = [entry.name for entry in sorted(final.iterdir()) if not is_frame_name(entry)]
+    if strangers:
+        more = ", ..." if len(strangers) > 1 else ""
+        raise OutputError(f"{final} holds files this tool did not write ({strangers[0]}{more}); move them or "
+                          "choose another output folder")
 
 
 def frame_name(index: int) -> str:
