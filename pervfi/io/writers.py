@@ -24,9 +24,9 @@ from .gif import encode_gif, warn_if_too_fast
 DEFAULT_CODECS = {"mp4": "libx264", "mkv": "libx264", "mov": "libx264", "webm": "libvpx-vp9", "gif": "gif"}
 # Pixel formats whose chroma is subsampled by two in both directions need even sides.
 EVEN_SIZE_PIX_FMTS = ("yuv420p", "yuvj420p", "yuv420p10le", "nv12")
-# The crf scale of encoders whose scale ends below MAX_CRF (x264 and x265 stop at 51).
-CRF_MAX = {"libx264": 51, "libx264rgb": 51, "libx265": 51}
-MAX_CRF = 63
+# The highest crf of each encoder (ffmpeg itself accepts 63 for x264 and x265, which stop at 51).
+CRF_LIMITS = {"libx264": 51, "libx264rgb": 51, "libx265": 51}
+CRF_LIMIT = 63  # the others (VP8, VP9, AV1)
 # PNG compression: 1 is fast and still lossless.
 PNG_COMPRESSION = 1
 
@@ -47,14 +47,14 @@ class Encoding:
             raise OutputError(f"unknown container {self.ext!r}; choose one of {', '.join(MUXERS)}")
         if self.ext == "gif" and self.video_codec != "gif":
             raise OutputError(f"a GIF is encoded by ffmpeg's gif encoder, not {self.codec!r}; leave out the codec")
-        highest = CRF_MAX.get(self.video_codec, MAX_CRF)
+        highest = CRF_LIMITS.get(self.video_codec, CRF_LIMIT)
         if not 0 <= self.crf <= highest:
-            raise OutputError(f"--crf {self.crf} is out of range for {self.video_codec}: use 0..{highest}")
+            raise OutputError(f"crf {self.crf} is out of range for {self.video_codec}: use 0..{highest}")
         if self.video_codec not in ffmpeg.encoders("V"):
             raise OutputError(f"ffmpeg has no video encoder {self.video_codec!r} (see `ffmpeg -encoders`)")
         if self.pix_fmt not in ffmpeg.output_pixel_formats():
             raise OutputError(f"ffmpeg has no output pixel format {self.pix_fmt!r} (see `ffmpeg -pix_fmts`)")
-        if self.ext != "gif" and (why := ffmpeg.trial_encode(MUXERS[self.ext], tuple(self.output_params()[:-2]))):
+        if self.ext != "gif" and (why := ffmpeg.trial_encode(MUXERS[self.ext], tuple(self.codec_params()))):
             raise OutputError(f"cannot encode {self.ext} with {self.video_codec} ({self.pix_fmt}, crf {self.crf}): {why}")
 
     @property
@@ -65,14 +65,18 @@ class Encoding:
     def holds_audio(self) -> bool:
         return self.ext != "gif"
 
-    def output_params(self) -> list[str]:
-        """ffmpeg's output options: the encoder and its settings, then the muxer (``-f``) last."""
+    def codec_params(self) -> list[str]:
+        """ffmpeg's output options but the muxer: the encoder, its settings, the container's flags."""
         params = ["-c:v", self.video_codec, "-pix_fmt", self.pix_fmt, "-crf", str(self.crf)]
         if self.video_codec in ("libvpx-vp9", "libvpx", "libaom-av1"):
             params += ["-b:v", "0"]  # constant quality for the VPx / AV1 encoders
         if self.ext in ("mp4", "mov"):
             params += ["-movflags", "+faststart"]
-        return [*params, "-f", MUXERS[self.ext]]
+        return params
+
+    def output_params(self) -> list[str]:
+        """ffmpeg's output options: `codec_params`, then the muxer."""
+        return [*self.codec_params(), "-f", MUXERS[self.ext]]
 
 
 @dataclass(frozen=True)
