@@ -140,13 +140,15 @@ def encoding_from(args: argparse.Namespace) -> Encoding:
     return Encoding(ext=args.ext, codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt)
 
 
-def check_output_outside_inputs(save: Path, roots: list[Path]) -> None:
-    """OutputError unless `save` lies outside every input folder: outputs written among the
-    inputs would mix with them (and a later run would read them as input)."""
-    target = save.resolve()
-    for root in roots:
-        if root.is_dir() and (target == root.resolve() or root.resolve() in target.parents):
-            raise OutputError(f"output folder {save} lies inside the input {root}; choose an -s outside it")
+def check_output_outside_inputs(save: Path, roots: list[Path], sequences: list[Sequence]) -> None:
+    """OutputError unless `save` and each sequence's ``<save>/<name>/`` lie outside every input
+    folder: outputs written among the inputs would mix with them (and a later run would read
+    them as input)."""
+    inputs = [folder for folder in (*roots, *(sequence.path for sequence in sequences)) if folder.is_dir()]
+    for target in (save, *(save / sequence.name for sequence in sequences)):
+        for folder in inputs:
+            if target.resolve() == folder.resolve() or folder.resolve() in target.resolve().parents:
+                raise OutputError(f"output folder {target} lies inside the input {folder}; choose another -s")
 
 
 def check_writable(folder: Path) -> bool:
@@ -173,7 +175,7 @@ def run(args: argparse.Namespace) -> None:
         for sequence in sequences:
             if sequence.fps is None and args.input_fps is None:
                 raise PerVFIError(f"--target-fps needs --input-fps for the frame folder {sequence.path}")
-    check_output_outside_inputs(args.save, roots)
+    check_output_outside_inputs(args.save, roots, sequences)
     if args.png:  # a frames folder holding a user's files is refused now, not after earlier sequences
         for sequence in sequences:
             check_frame_folder(OutputPaths.of(args.save, sequence.name, args.method, args.ext).frames)

@@ -180,11 +180,12 @@ def test_two_methods_into_one_folder_keep_their_own_frames(capsys, tmp_path, seq
     assert len(list((out / "seq-farneback+splat-frames").iterdir())) == 7
 
 
-@pytest.mark.parametrize("where", ["same", "inside"])
+@pytest.mark.parametrize("where", ["same", "inside", "above"])
 def test_output_folder_in_the_input_is_refused(capsys, tmp_path, seq, where):
-    save = seq.parent if where == "same" else seq.parent / "out"
+    data, save = {"same": (seq.parent, seq.parent), "inside": (seq.parent, seq.parent / "out"),
+                  "above": (seq, seq.parent)}[where]  # above: -s in/ would put seq's outputs into in/seq/
     before = sorted(seq.parent.rglob("*"))
-    line = one_error(*cli(capsys, "-m", METHOD, "-data", seq.parent, "-s", save))
+    line = one_error(*cli(capsys, "-m", METHOD, "-data", data, "-s", save))
     assert "inside the input" in line and str(save) in line
     assert sorted(seq.parent.rglob("*")) == before
 
