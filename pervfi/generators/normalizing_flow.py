@@ -36,6 +36,13 @@ class ActNorm(nn.Module):
         self.loc = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.logs = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.register_buffer("initialized", torch.tensor(0, dtype=torch.uint8))
+        # Whether `initialized` is known to be 1: spares a device synchronisation per
+        # training step; reset whenever a state dict is loaded.
+        self._known_initialized = False
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super()._load_from_state_dict(*args, **kwargs)
+        self._known_initialized = False
 
     @torch.no_grad()
     def initialize(self, x: Tensor) -> None:
@@ -47,8 +54,10 @@ class ActNorm(nn.Module):
         self.initialized.fill_(1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if self.training and not self.initialized:
-            self.initialize(x)
+        if self.training and not self._known_initialized:
+            if not self.initialized:
+                self.initialize(x)
+            self._known_initialized = True
         logdet = x.shape[2] * x.shape[3] * self.logs.sum()
         return (torch.exp(self.logs) + 1e-8) * (x + self.loc), logdet
 
@@ -60,11 +69,14 @@ class ActNorm(nn.Module):
 def _inverse_and_logabsdet(weight: Tensor) -> tuple[Tensor, Tensor]:
     """The inverse (as a 1×1 kernel) and log|det| of a C×C×1×1 kernel, differentiable.
 
-    Computed on the CPU in float32: tiny matrices, and not every backend has linalg.
+    In float32, on CUDA where the weight is there (`inv_ex`: no host synchronisation),
+    else on the CPU: tiny matrices, and not every backend has linalg.
     """
-    matrix = weight[:, :, 0, 0].float().cpu()
-    inverse = torch.linalg.inv(matrix)[:, :, None, None].to(weight)
-    return inverse, torch.linalg.slogdet(matrix)[1].to(weight.device)
+    matrix = weight[:, :, 0, 0].float()
+    if matrix.device.type != "cuda":
+        matrix = matrix.cpu()
+    inverse = torch.linalg.inv_ex(matrix).inverse[:, :, None, None].to(weight)
+    return inverse, torch.linalg.slogdet(matrix).logabsdet.to(weight.device)
 
 
 class InvConv2d(nn.Module):
@@ -96,11 +108,14 @@ class InvConv2d(nn.Module):
 
 
 class ZeroConv2d(nn.Module):
-    """3×3 convolution whose output is scaled by exp(3·scale) (zero-initialised in training)."""
+    """3×3 convolution whose output is scaled by exp(3·scale); a new module outputs zeros
+    (Glow's initialisation: couplings start as the identity, priors as N(0, 1))."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
         self.scale = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -20,8 +20,9 @@ def _sum_over_ranks(tensor: Tensor) -> Tensor:
 
 def channel_mean_std(x: Tensor) -> tuple[Tensor, Tensor]:
     """Per-channel mean and unbiased standard deviation of a B×C×H×W tensor over the batch
-    and pixels of all processes (two passes: the global mean first, then the spread)."""
-    flat = x.detach().transpose(0, 1).reshape(x.shape[1], -1)
+    and pixels of all processes (two passes: the global mean first, then the spread), in
+    float32 whatever `x`'s precision (half-precision sums overflow)."""
+    flat = x.detach().float().transpose(0, 1).reshape(x.shape[1], -1)
     count = _sum_over_ranks(torch.tensor(flat.shape[1], device=x.device, dtype=torch.int64))
     mean = _sum_over_ranks(flat.sum(1)) / count
     squares = _sum_over_ranks(((flat - mean[:, None]) ** 2).sum(1))

@@ -119,7 +119,7 @@ def _hub_file(url: str) -> Path:
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            torch.hub.download_url_to_file(url, str(target), progress=False)
+            torch.hub.download_url_to_file(url, str(target), progress=True)  # tqdm on stderr
         except OSError as error:  # URLError is an OSError
             raise CheckpointError(f"VGG19 weights {target.name} are not in {target.parent} and could not be "
                                   f"downloaded ({error}); put the file from {url} there") from None
