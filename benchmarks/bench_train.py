@@ -6,7 +6,8 @@
 One step is what `python -m pervfi.train` does per batch: the recipe's loss (`training_loss`,
 with the VGG19 perceptual loss: architecture only, the time does not depend on its weights),
 backward, gradient clipping at 0.1 and the AdamW update; the median of `runs` steps after a
-warm-up step. Peak memory is the CUDA allocator's peak on a GPU, the process's peak resident
+warm-up step, in wall time and in this process's CPU time (which, with one thread, is what a
+step costs on an otherwise idle core of a shared machine). Peak memory is the CUDA allocator's peak on a GPU, the process's peak resident
 set elsewhere (the process's, so give one name per run for separate figures). Also printed: what one epoch of Vimeo90K (51,312 training triplets) costs at
 this rate with one such device.
 """
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import resource
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -42,8 +45,8 @@ def _peak_memory_gib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
 
 
-def measure(name: str, batch: int, size: int, runs: int, device: torch.device) -> tuple[float, float]:
-    """Median seconds per training step and the peak memory (GiB) of generator `name`."""
+def measure(name: str, batch: int, size: int, runs: int, device: torch.device) -> tuple[float, float, float]:
+    """Median wall and CPU seconds per training step, and the peak memory (GiB), of generator `name`."""
     torch.manual_seed(0)
     generator = build_generator(name).to(device).train()
     perceptual = PerceptualLoss(torchvision.models.vgg19(weights=None)).to(device)
@@ -51,7 +54,10 @@ def measure(name: str, batch: int, size: int, runs: int, device: torch.device) -
     data = _batch(batch, size, device)
     autocast = device.type == "cuda"
 
+    cpu_seconds: list[float] = []
+
     def step() -> None:
+        started = time.process_time()
         with torch.autocast(device.type, dtype=torch.float16, enabled=autocast):
             loss = training_loss(generator, data, name, perceptual=perceptual)["total"]
         loss.backward()
@@ -60,11 +66,12 @@ def measure(name: str, batch: int, size: int, runs: int, device: torch.device) -
         optimizer.zero_grad(set_to_none=True)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+        cpu_seconds.append(time.process_time() - started)
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     seconds = median_seconds(step, runs)
-    return seconds, _peak_memory_gib(device)
+    return seconds, statistics.median(cpu_seconds[1:]), _peak_memory_gib(device)
 
 
 def main() -> None:
@@ -81,12 +88,12 @@ def main() -> None:
     device = resolve_device(args.device)
     print(f"device {device} ({torch.get_num_threads()} threads), batch {args.batch}, {args.size}×{args.size}, "
           f"median of {args.runs} steps; fp16 autocast on CUDA, fp32 elsewhere")
-    print("| generator | s/step | steps/s | peak memory (GiB) | one Vimeo90K epoch (h) |")
-    print("|---|---|---|---|---|")
+    print("| generator | s/step (wall) | steps/s | CPU s/step | peak memory (GiB) | one Vimeo90K epoch (h, wall) |")
+    print("|---|---|---|---|---|---|")
     for name in args.names:
-        seconds, peak = measure(name, args.batch, args.size, args.runs, device)
+        seconds, cpu, peak = measure(name, args.batch, args.size, args.runs, device)
         epoch_hours = VIMEO_TRAINING_TRIPLETS // args.batch * seconds / 3600
-        print(f"| {name} | {seconds:.2f} | {1 / seconds:.3f} | {peak:.2f} | {epoch_hours:.1f} |", flush=True)
+        print(f"| {name} | {seconds:.2f} | {1 / seconds:.3f} | {cpu:.2f} | {peak:.2f} | {epoch_hours:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
