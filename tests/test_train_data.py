@@ -145,3 +145,32 @@ def test_the_flows_tool_writes_the_reference_tree(tmp_path, capsys) -> None:
         torch.testing.assert_close(sample.flow10.flatten(1).median(dim=1).values, -forward, atol=0.5, rtol=0)
     assert flows_main(["--root", str(root), "--estimator", "nope", "--quiet"]) == 2
     assert "unknown flow model 'nope'" in capsys.readouterr().err
+
+
+def test_videos_become_triplets_with_the_end_held_out(tmp_path) -> None:
+    from media import moving_frames, write_video
+
+    from pervfi.train.datasets import FootageTriplets
+
+    frames = moving_frames(8, 32, 48, step=2)
+    write_video(tmp_path / "clip.mp4", frames)
+    calls = []
+
+    def flows() -> object:
+        def estimate(img0: torch.Tensor, img1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            calls.append(img0.shape)
+            return torch.zeros(1, 2, 32, 48), torch.ones(1, 2, 32, 48)
+        return estimate
+
+    source = FootageTriplets(tmp_path, "videos", gaps=[1, 2], val_fraction=0.5, flows=flows, estimator="dis")
+    assert [t.indices for t in source.split("train")] == [(0, 1, 2), (1, 2, 3)]  # frames 0..3 train
+    assert [t.indices for t in source.split("val")] == [(4, 5, 6), (5, 6, 7)]  # frames 4..7 validate
+    for triplet in source.split("train") * 2:
+        sample = source.load(triplet)
+        for tensor, index in zip((sample.img0, sample.gt, sample.img1), triplet.indices):
+            expected = torch.from_numpy(frames[index]).permute(2, 0, 1).float() / 255
+            torch.testing.assert_close(tensor, expected, atol=3 / 255, rtol=0)
+        assert sample.flow10.min() == 1
+    assert len(calls) == 2  # each pair's flows estimated once
+    with pytest.raises(InputError, match="--dataset frames"):
+        FootageTriplets(tmp_path, "frames", gaps=[1], val_fraction=0.0, flows=flows, estimator="dis")
