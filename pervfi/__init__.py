@@ -64,7 +64,7 @@ _LAZY = {
     "output_frame_count": ("io.pipeline", "output_frame_count"),
     "output_video_rate": ("io.pipeline", "video_rate"),
     "encode_gif": ("io.gif", "encode_gif"),
-    "SCENE_CUT_MODES": ("io.pipeline", "SCENE_CUT_MODES"),
+    "SCENE_CUT_MODES": ("io.scenes", "SCENE_CUT_MODES"),
     "Encoding": ("io.writers", "Encoding"),
     "CONTAINERS": ("io.ffmpeg", "MUXERS"),
     "ffmpeg_executable": ("io.ffmpeg", "executable"),

@@ -16,7 +16,7 @@ import pytest
 from pervfi import registry
 from pervfi.checkpoints import checkpoint_names
 from pervfi.download import main, resolve_names
-from tests.checkpoint_files import manifest_state, official_layout, serialized
+from tests.checkpoint_files import model_state, official_layout, serialized
 from tests.hub_server import HubServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ def _tiny_repository() -> dict[str, bytes]:
     """Each official file with the first few tensors of its layout: small, but wrapped as the
     real ones are and readable as state dicts."""
     return {
-        _spec(name).filename: serialized(official_layout(name, manifest_state(name, limit=4)))
+        _spec(name).filename: serialized(official_layout(name, model_state(name, limit=4)))
         for name in checkpoint_names()
     }
 
@@ -73,7 +73,7 @@ def test_download_all_fetches_every_file_once(tmp_path):
 
 
 def test_load_model_downloads_on_first_use_only(tmp_path):
-    state = manifest_state("vb")
+    state = model_state("vb")
     files = {_spec("vb").filename: serialized(state)}
     script = (
         "from pervfi.checkpoints import load_model\n"
@@ -91,7 +91,7 @@ def test_load_model_downloads_on_first_use_only(tmp_path):
 
 def test_interrupted_transfer_leaves_nothing_under_the_final_name(tmp_path):
     filename = _spec("v00").filename
-    files = {filename: serialized(manifest_state("v00", limit=40))}
+    files = {filename: serialized(model_state("v00", limit=40))}
     ckpt = tmp_path / "ckpt"
     with HubServer(HUB_REPO, files, cut_after={filename: len(files[filename]) // 2}) as hub:
         run = _run(hub, tmp_path, ["-m", "pervfi.download", "--ckpt-dir", str(ckpt), "v00"])
@@ -106,7 +106,7 @@ def test_interrupted_transfer_leaves_nothing_under_the_final_name(tmp_path):
 
 def test_ctrl_c_during_a_transfer_leaves_nothing_behind(tmp_path):
     filename = _spec("vb").filename
-    data = serialized(manifest_state("vb", limit=40))
+    data = serialized(model_state("vb", limit=40))
     ckpt = tmp_path / "ckpt"
     with HubServer(HUB_REPO, {filename: data}, stall_after={filename: len(data) // 2}) as hub:
         process = subprocess.Popen([sys.executable, "-m", "pervfi.download", "--ckpt-dir", str(ckpt), "vb"],
@@ -125,7 +125,7 @@ def test_ctrl_c_during_a_transfer_leaves_nothing_behind(tmp_path):
 
 def test_corrupt_download_is_removed(tmp_path):
     filename = _spec("vb").filename
-    data = serialized(manifest_state("vb", limit=40))
+    data = serialized(model_state("vb", limit=40))
     with HubServer(HUB_REPO, {filename: data[: len(data) // 2]}) as hub:  # the Hub itself holds a bad file
         run = _run(hub, tmp_path, ["-m", "pervfi.download", "--ckpt-dir", "ckpt", "vb"])
     assert run.returncode == 2 and "Traceback" not in run.stderr

@@ -43,7 +43,7 @@ def test_gif_has_every_frame_at_the_output_rate_with_a_close_palette(tmp_path):
     video = _interpolate(tmp_path / "seq", tmp_path / "out", Encoding(ext="gif"), Fraction(10))
     assert video == tmp_path / "out" / "seq" / "seq-m.gif"
     frames, delays, info = gif_frames(video)
-    exact = [read_png(p) for p in sorted((tmp_path / "out" / "seq" / "frames").iterdir())]
+    exact = [read_png(p) for p in sorted((tmp_path / "out" / "seq" / "seq-m-frames").iterdir())]
     assert len(frames) == len(exact) == 9
     assert delays == [100] * 9 and info["loop"] == 0  # 10 frames/s, looping
     for frame, truth in zip(frames, exact):
@@ -52,7 +52,7 @@ def test_gif_has_every_frame_at_the_output_rate_with_a_close_palette(tmp_path):
         assert error.mean() < 4 and np.percentile(error, 99) < 24  # one optimised 256-colour palette, dithered
     montage, _, _ = gif_frames(video.with_name("seq-m-montage.gif"))
     assert len(montage) == 9 and montage[0].shape == (36, 100, 3)
-    assert sorted(p.name for p in video.parent.iterdir()) == ["frames", "seq-m-montage.gif", "seq-m.gif"]
+    assert sorted(p.name for p in video.parent.iterdir()) == ["seq-m-frames", "seq-m-montage.gif", "seq-m.gif"]
 
 
 def test_gif_keeps_a_fractional_rate_over_the_clip(tmp_path):

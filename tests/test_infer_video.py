@@ -46,7 +46,7 @@ def test_frame_folder_counts_order_and_pass_through(tmp_path, ckpt_dir):
                      ckpt=ckpt_dir)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out" / "seq"
-    pngs = sorted((out / "frames").iterdir())
+    pngs = sorted((out / f"seq-{METHOD}-frames").iterdir())
     assert [p.name for p in pngs] == [f"{i:08d}.png" for i in range(10)]  # (4 − 1)·3 + 1
     for index, frame in enumerate(frames):
         np.testing.assert_array_equal(read_png(pngs[3 * index]), frame)
@@ -62,7 +62,7 @@ def test_odd_size_keeps_exact_frames_and_pads_the_video(tmp_path, ckpt_dir):
     write_frames(tmp_path / "seq", moving_frames(2, 33, 47))
     result = run_cli("-m", METHOD, "-data", tmp_path / "seq", "-s", tmp_path / "out", "--png", ckpt=ckpt_dir)
     assert result.returncode == 0, result.stderr
-    pngs = sorted((tmp_path / "out" / "seq" / "frames").iterdir())
+    pngs = sorted((tmp_path / "out" / "seq" / f"seq-{METHOD}-frames").iterdir())
     assert len(pngs) == 3 and all(read_png(p).shape == (33, 47, 3) for p in pngs)
     meta, video = video_frames(tmp_path / "out" / "seq" / f"seq-{METHOD}.mp4")
     assert meta["size"] == (48, 34) and len(video) == 3
@@ -94,7 +94,7 @@ def test_grey_alpha_and_16_bit_frames_are_converted_with_a_warning(tmp_path, ckp
     assert result.returncode == 0, result.stderr
     warnings = [line for line in error_lines(result) if line.startswith("warning:")]
     assert len(warnings) == 3 and all("converted to 8-bit RGB" in w for w in warnings)
-    pngs = sorted((tmp_path / "out" / "seq" / "frames").iterdir())
+    pngs = sorted((tmp_path / "out" / "seq" / f"seq-{METHOD}-frames").iterdir())
     np.testing.assert_array_equal(read_png(pngs[2]), frames[1])  # alpha dropped
     np.testing.assert_array_equal(read_png(pngs[4]), frames[2])  # 16 → 8 bits exactly
 
@@ -198,7 +198,7 @@ def test_v00_noise_is_reproducible_with_a_seed_and_scaled_by_heat(tmp_path, ckpt
         out = tmp_path / "out" / "-".join(flags)
         result = run_cli("-m", "dis+pervfi", "-data", tmp_path / "seq", "-s", out, "--png", *flags, ckpt=ckpt_dir)
         assert result.returncode == 0, result.stderr
-        return read_png(out / "seq" / "frames" / "00000001.png").astype(int)
+        return read_png(out / "seq" / "seq-dis+pervfi-frames" / "00000001.png").astype(int)
 
     first, again, other = middle("--seed", "1"), middle("--seed", "1"), middle("--seed", "2")
     np.testing.assert_array_equal(first, again)
@@ -213,7 +213,7 @@ def test_sintel_end_to_end_with_png(tmp_path):
     result = run_cli("-m", "dis+splat", "-data", source, "-s", tmp_path / "out", "--png")
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out" / "sintel-market-10"
-    pngs = sorted((out / "frames").iterdir())
+    pngs = sorted((out / "sintel-market-10-dis+splat-frames").iterdir())
     assert len(pngs) == 19
     np.testing.assert_array_equal(read_png(pngs[2]), read_png(sorted(source.iterdir())[1]))
     meta, video = video_frames(out / "sintel-market-10-dis+splat.mp4")

@@ -24,13 +24,6 @@ from tests.conformance import fill_state, load_vector, vector_params
 STEP_VECTORS = vector_params("train/train-*.pt") + vector_params("train/actnorm-init-*.pt")
 
 
-@pytest.fixture(autouse=True)
-def _gradients_on():
-    """Training needs autograd, whatever other test modules switched off at import."""
-    with torch.enable_grad():
-        yield
-
-
 def _vgg_standin(spec: dict) -> torchvision.models.VGG:
     """torchvision's VGG19 with the vectors' deterministic fill in place of ImageNet weights."""
     return _filled_vgg(spec["salt"], spec["gain"])

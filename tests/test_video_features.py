@@ -27,7 +27,7 @@ def _run(folder: Path, out: Path, **settings) -> tuple[list[np.ndarray], Countin
     options = {"quiet": True, "png": True, **settings}
     report = SequenceRun(Interpolator(flow, Blend(), device="cpu"), frame_sequence(folder, "seq"), out, "m",
                          Settings(**options)).run()
-    frames = [read_png(p) for p in sorted((out / "seq" / "frames").iterdir())]
+    frames = [read_png(p) for p in sorted((out / "seq" / "seq-m-frames").iterdir())]
     return frames, flow, report
 
 
@@ -74,7 +74,7 @@ def test_24_to_60_through_the_cli_on_a_video(tmp_path, ckpt_dir):
     assert result.returncode == 0, result.stderr
     meta, video = video_frames(tmp_path / "out" / "clip" / f"clip-{METHOD}.mp4")
     assert len(video) == 60 and meta["fps"] == 60
-    pngs = sorted((tmp_path / "out" / "clip" / "frames").iterdir())
+    pngs = sorted((tmp_path / "out" / "clip" / f"clip-{METHOD}-frames").iterdir())
     for m in range(0, 60, 5):  # 60 fps frame m falls on 24 fps frame 2m/5
         np.testing.assert_array_equal(read_png(pngs[m]), source[2 * m // 5])
 
@@ -186,7 +186,7 @@ def test_flow_scale_and_tile_flags_run(tmp_path, ckpt_dir):
     result = run_cli("-m", METHOD, "-data", tmp_path / "seq", "-s", tmp_path / "out", "--flow-scale", "0.5",
                      "--tile", "96", "--png", ckpt=ckpt_dir)
     assert result.returncode == 0, result.stderr
-    assert read_png(tmp_path / "out" / "seq" / "frames" / "00000001.png").shape == (96, 136, 3)
+    assert read_png(tmp_path / "out" / "seq" / f"seq-{METHOD}-frames" / "00000001.png").shape == (96, 136, 3)
 
 
 @pytest.mark.parametrize("flag", [

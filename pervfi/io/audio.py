@@ -82,7 +82,7 @@ def mux_audio(video: Path, audio_source: Path, output: Path) -> None:
     try:
         result = ffmpeg.run([*args, "-f", muxer, str(partial)])
         if result.returncode != 0:
-            raise OutputError(f"cannot write {output}: {ffmpeg.last_line(result.stderr)}")
+            raise OutputError(f"cannot write {output}: {ffmpeg.reason(result.stderr)}")
         partial.replace(output)
     finally:
         partial.unlink(missing_ok=True)

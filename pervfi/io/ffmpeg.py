@@ -1,11 +1,16 @@
-"""imageio-ffmpeg's bundled ffmpeg: the binary, its capabilities, and its error lines."""
+"""imageio-ffmpeg's bundled ffmpeg: the binary, its capabilities, an encoder fed through a
+pipe, and its error lines."""
 from __future__ import annotations
 
 import functools
 import re
 import subprocess
+import tempfile
+from pathlib import Path
 
 import imageio_ffmpeg
+
+from ..errors import OutputError
 
 # Output containers by file suffix → ffmpeg muxer name.
 MUXERS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov", "webm": "webm", "gif": "gif"}
@@ -27,6 +32,74 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else "ffmpeg failed without a message"
 
 
+def reason(text: str) -> str:
+    """Why ffmpeg failed, from its messages: the line that says why (e.g. "Only VP8 or VP9 or
+    AV1 ... supported for WebM", "...: Permission denied"), not its generic last words."""
+    lines = [_SOURCE.sub("", line).strip() for line in text.splitlines() if line.strip()]
+    specific = [line for line in lines if not _GENERIC.search(line)]
+    return (specific or lines or ["ffmpeg failed without a message"])[0]
+
+
+# The "[webm @ 0x55d5fa616480] " that starts ffmpeg's messages: who says it, not what.
+_SOURCE = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
+# ffmpeg's closing lines that follow the real reason and say nothing about it.
+_GENERIC = re.compile(r"^(Error (opening output|initializing output|while opening encoder|while filtering|"
+                      r"submitting|writing|closing)|Could not write header|Conversion failed|"
+                      r"Error opening output files|Nothing was written|Terminating thread|"
+                      r"Error sending frames|Task finished)|error code: -?\d+|\(incorrect codec parameters",
+                      re.IGNORECASE)
+
+
+class Encoder:
+    """An ffmpeg process encoding raw frames written to its stdin into `target`.
+
+    Its messages go to a temporary file, so a failure is reported with ffmpeg's own reason
+    (an OutputError naming `name`). It runs in its own session: a Ctrl-C in the terminal
+    reaches only this program, which then stops ffmpeg itself.
+    """
+
+    def __init__(self, args: list[str], target: Path, name: Path) -> None:
+        self.name = name
+        self._messages = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(
+            [executable(), "-hide_banner", "-nostats", "-loglevel", "error", "-y", *args, str(target)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._messages, start_new_session=True)
+
+    def write(self, data: bytes | memoryview) -> None:
+        try:
+            self._process.stdin.write(data)
+        except (BrokenPipeError, OSError, ValueError):
+            self._process.wait()
+            self._fail()
+
+    def finish(self) -> None:
+        """Wait until ffmpeg has written everything; OutputError with its reason if it failed."""
+        try:
+            self._process.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass  # ffmpeg already quit: its status and messages say why
+        if self._process.wait() != 0:
+            self._fail()
+        self._messages.close()
+
+    def kill(self) -> None:
+        """Stop ffmpeg at once (the output is being thrown away)."""
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        try:
+            self._process.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+        self._messages.close()
+
+    def _fail(self) -> None:
+        self._messages.seek(0)
+        text = self._messages.read().decode(errors="replace")
+        self._messages.close()
+        raise OutputError(f"cannot encode {self.name}: {reason(text)}")
+
+
 @functools.cache
 def encoders(kind: str) -> frozenset[str]:
     """Names of the encoders of a kind ("V" video, "A" audio) this ffmpeg has."""
@@ -39,3 +112,14 @@ def output_pixel_formats() -> frozenset[str]:
     """Pixel formats ffmpeg can convert to."""
     listing = run(["-pix_fmts"]).stdout
     return frozenset(re.findall(r"^\SO\S*\s+(\S+)\s", listing, re.MULTILINE))
+
+
+@functools.cache
+def trial_encode(muxer: str, codec_args: tuple[str, ...]) -> str | None:
+    """Encode one small frame with `codec_args` into the container `muxer`: None when that
+    works, else ffmpeg's reason (a codec the container does not take, an option out of the
+    encoder's range). Checks an encoding before any real work is done."""
+    with tempfile.TemporaryDirectory(prefix="pervfi-trial-") as folder:
+        result = run(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "color=c=gray:s=64x64:r=1:d=1",
+                      "-frames:v", "1", *codec_args, "-f", muxer, "-y", str(Path(folder) / "trial")])
+    return None if result.returncode == 0 else reason(result.stderr)

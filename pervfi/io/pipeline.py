@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from ..errors import InputError, OutputError
 from .audio import has_audio, mux_audio
-from .scenes import DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, Thumbnail, is_duplicate, is_scene_cut, thumbnail
+from .scenes import (DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, SCENE_CUT_MODES, Thumbnail, is_duplicate,
+                     is_scene_cut, thumbnail)
 from .sources import Sequence
 from .tensors import to_tensor, to_uint8
 from .threads import ReadAhead, WriteBehind
@@ -37,7 +38,6 @@ READ_AHEAD = 4  # decoded frames waiting for the model
 WRITE_BEHIND = 8  # output frames waiting for the encoder
 # Rate assumed for frame folders when none is given: only ratios of times matter there.
 NOMINAL_RATE = Fraction(1)
-SCENE_CUT_MODES = ("repeat", "blend", "off")
 
 
 class FrameInterpolator(Protocol):
@@ -106,12 +106,15 @@ class _Sinks:
 
 @dataclass
 class Report:
-    """What happened to one sequence."""
+    """What happened to one sequence: where its outputs are, and what was found on the way."""
 
     video: Path
     frames_written: int
     scene_cuts: int = 0
     duplicates: int = 0
+    montage: Path | None = None
+    frames: Path | None = None  # the folder of PNG frames
+    replaced: tuple[Path, ...] = ()  # outputs of an earlier run that this one overwrote
 
 
 def output_name(method: str) -> str:
@@ -157,14 +160,20 @@ class SequenceRun:
         stem = f"{sequence.name}-{output_name(method)}"
         self.video_path = self.folder / f"{stem}.{settings.encoding.ext}"
         self.montage_path = self.folder / f"{stem}-montage.{settings.encoding.ext}"
+        self.frames_path = self.folder / f"{stem}-frames"  # named like the video: runs of other methods keep theirs
         self.rng = torch.Generator().manual_seed(settings.seed) if settings.seed is not None else None
-        self.report = Report(video=self.video_path, frames_written=0)
+        self.report = Report(video=self.video_path, frames_written=0,
+                             montage=self.montage_path if settings.montage else None,
+                             frames=self.frames_path if settings.png else None)
 
     def run(self) -> Report:
+        created = not self.folder.exists()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise OutputError(f"cannot create output folder {self.folder}: {err.strerror}") from None
+        outputs = (self.report.video, self.report.montage, self.report.frames)
+        self.report.replaced = tuple(path for path in outputs if path is not None and path.exists())
         rate = video_rate(self.sequence, self.settings)
         sinks = _Sinks()
         try:
@@ -173,6 +182,8 @@ class SequenceRun:
             self._finish(sinks, rate)
         except BaseException:
             sinks.abort()
+            if created and not any(self.folder.iterdir()):
+                self.folder.rmdir()  # no empty folder left looking like a result
             raise
         return self.report
 
@@ -182,7 +193,7 @@ class SequenceRun:
         if self.settings.montage:
             sinks.montage = open_video_writer(self.montage_path, 2 * width, height, rate, encoding)
         if self.settings.png:
-            sinks.frames = FrameFolderWriter(self.folder / "frames")
+            sinks.frames = FrameFolderWriter(self.frames_path)
 
     def _stream(self, sinks: _Sinks) -> None:
         total = self.timeline.output_count(self.sequence.frame_count)

@@ -13,7 +13,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 
 from ..errors import OutputError
@@ -24,13 +23,18 @@ from .gif import encode_gif, warn_if_too_fast
 DEFAULT_CODECS = {"mp4": "libx264", "mkv": "libx264", "mov": "libx264", "webm": "libvpx-vp9", "gif": "gif"}
 # Pixel formats whose chroma is subsampled by two in both directions need even sides.
 EVEN_SIZE_PIX_FMTS = ("yuv420p", "yuvj420p", "yuv420p10le", "nv12")
+# The crf scale of encoders whose scale ends below MAX_CRF (x264 and x265 stop at 51).
+CRF_MAX = {"libx264": 51, "libx264rgb": 51, "libx265": 51}
+MAX_CRF = 63
 # PNG compression: 1 is fast and still lossless.
 PNG_COMPRESSION = 1
 
 
 @dataclass(frozen=True)
 class Encoding:
-    """How the output video is encoded."""
+    """How the output video is encoded; checked on creation (encoder, pixel format, quality
+    range, and a one-frame trial that the container takes the codec), so a bad combination
+    is reported before any work, with ffmpeg's reason."""
 
     ext: str = "mp4"
     codec: str | None = None  # None: the container's default (H.264, VP9 for webm)
@@ -42,12 +46,15 @@ class Encoding:
             raise OutputError(f"unknown container {self.ext!r}; choose one of {', '.join(MUXERS)}")
         if self.ext == "gif" and self.video_codec != "gif":
             raise OutputError(f"a GIF is encoded by ffmpeg's gif encoder, not {self.codec!r}; leave out the codec")
-        if not 0 <= self.crf <= 63:
-            raise OutputError(f"crf must lie in 0..63, got {self.crf}")
+        highest = CRF_MAX.get(self.video_codec, MAX_CRF)
+        if not 0 <= self.crf <= highest:
+            raise OutputError(f"--crf {self.crf} is out of range for {self.video_codec}: use 0..{highest}")
         if self.video_codec not in ffmpeg.encoders("V"):
             raise OutputError(f"ffmpeg has no video encoder {self.video_codec!r} (see `ffmpeg -encoders`)")
         if self.pix_fmt not in ffmpeg.output_pixel_formats():
             raise OutputError(f"ffmpeg has no output pixel format {self.pix_fmt!r} (see `ffmpeg -pix_fmts`)")
+        if self.ext != "gif" and (why := ffmpeg.trial_encode(MUXERS[self.ext], tuple(self.output_params()[:-2]))):
+            raise OutputError(f"cannot encode {self.ext} with {self.video_codec} ({self.pix_fmt}, crf {self.crf}): {why}")
 
     @property
     def video_codec(self) -> str:
@@ -58,12 +65,13 @@ class Encoding:
         return self.ext != "gif"
 
     def output_params(self) -> list[str]:
-        params = ["-crf", str(self.crf), "-f", MUXERS[self.ext]]
+        """ffmpeg's output options: the encoder and its settings, then the muxer (``-f``) last."""
+        params = ["-c:v", self.video_codec, "-pix_fmt", self.pix_fmt, "-crf", str(self.crf)]
         if self.video_codec in ("libvpx-vp9", "libvpx", "libaom-av1"):
             params += ["-b:v", "0"]  # constant quality for the VPx / AV1 encoders
         if self.ext in ("mp4", "mov"):
             params += ["-movflags", "+faststart"]
-        return params
+        return [*params, "-f", MUXERS[self.ext]]
 
 
 def temporary_path(final: Path) -> Path:
@@ -76,7 +84,8 @@ class VideoWriter:
 
     Odd sides are padded by one replicated pixel when the pixel format needs even sides.
     `finish()` completes the encoding and returns the temporary file; the caller moves it
-    into place (possibly muxing audio on the way).
+    into place (possibly muxing audio on the way). Failures are OutputErrors naming the
+    file, with ffmpeg's reason.
     """
 
     def __init__(self, final: Path, width: int, height: int, fps: Fraction, encoding: Encoding) -> None:
@@ -84,39 +93,31 @@ class VideoWriter:
         self.path = temporary_path(final)
         pad = encoding.pix_fmt in EVEN_SIZE_PIX_FMTS
         self.pad = (height % 2 if pad else 0, width % 2 if pad else 0)
-        self._ffmpeg = imageio_ffmpeg.write_frames(
-            str(self.path), (width + self.pad[1], height + self.pad[0]), fps=fps, codec=encoding.video_codec,
-            pix_fmt_out=encoding.pix_fmt, quality=None, macro_block_size=1, ffmpeg_log_level="error",
-            output_params=encoding.output_params(),
-        )
-        try:
-            self._ffmpeg.send(None)  # starts ffmpeg
-        except (OSError, RuntimeError) as err:
-            self.abort()
-            raise OutputError(f"cannot encode {final}: {ffmpeg.last_line(str(err))}") from None
+        size = f"{width + self.pad[1]}x{height + self.pad[0]}"
+        rate = Fraction(fps)
+        source = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", size, "-r", f"{rate.numerator}/{rate.denominator}",
+                  "-i", "pipe:0", "-an"]
+        self._ffmpeg = ffmpeg.Encoder([*source, *encoding.output_params()], self.path, final)
 
     def write(self, frame: np.ndarray) -> None:
         if any(self.pad):
             frame = np.pad(frame, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
         try:
-            self._ffmpeg.send(np.ascontiguousarray(frame))
-        except (OSError, RuntimeError, BrokenPipeError) as err:
+            self._ffmpeg.write(memoryview(np.ascontiguousarray(frame)).cast("B"))
+        except OutputError:
             self.abort()
-            raise OutputError(f"cannot encode {self.final}: {ffmpeg.last_line(str(err))}") from None
+            raise
 
     def finish(self) -> Path:
         try:
-            self._ffmpeg.close()
-        except (OSError, RuntimeError) as err:
+            self._ffmpeg.finish()
+        except OutputError:
             self.abort()
-            raise OutputError(f"cannot encode {self.final}: {ffmpeg.last_line(str(err))}") from None
+            raise
         return self.path
 
     def abort(self) -> None:
-        try:
-            self._ffmpeg.close()
-        except (OSError, RuntimeError, ValueError):
-            pass  # ffmpeg already failed; the error that got us here is the one to report
+        self._ffmpeg.kill()
         self.path.unlink(missing_ok=True)
 
 
@@ -160,26 +161,51 @@ def open_video_writer(final: Path, width: int, height: int, fps: Fraction,
 
 class FrameFolderWriter:
     """Writes frames as ``00000000.png``, ``00000001.png``, ... into a temporary folder that
-    `finish()` renames to `final` (replacing an older folder of that name)."""
+    `finish()` moves to `final`.
+
+    An existing `final` is replaced only when it holds nothing but frames named as this
+    tool names them (an earlier run's); a folder with anything else is refused on creation,
+    before any frame is written, so a user's files are never deleted.
+    """
 
     def __init__(self, final: Path) -> None:
         self.final = final
         self.path = temporary_path(final)
-        shutil.rmtree(self.path, ignore_errors=True)
+        if final.exists():
+            strangers = [entry.name for entry in sorted(final.iterdir()) if not is_frame_name(entry)]
+            if strangers or not final.is_dir():
+                culprit = f" ({strangers[0]}{', ...' if len(strangers) > 1 else ''})" if strangers else ""
+                raise OutputError(f"{final} holds files this tool did not write{culprit}; move them or choose "
+                                  "another output folder")
+        shutil.rmtree(self.path, ignore_errors=True)  # an interrupted run's leftovers (our name)
         self.path.mkdir(parents=True)
         self.count = 0
 
     def write(self, frame: np.ndarray) -> None:
-        target = self.path / f"{self.count:08d}.png"
+        target = self.path / frame_name(self.count)
         if not cv2.imwrite(str(target), frame[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]):
             raise OutputError(f"cannot write {target}")
         self.count += 1
 
     def finish(self) -> Path:
+        """Move the frames into place; an earlier run's frames there are swapped out, then removed."""
+        old = self.final.with_name(f".{self.final.name}.old")
         if self.final.exists():
-            shutil.rmtree(self.final)
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(self.final, old)
         os.replace(self.path, self.final)
+        shutil.rmtree(old, ignore_errors=True)
         return self.final
 
     def abort(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def frame_name(index: int) -> str:
+    """The file name of output frame `index`: ``00000000.png``."""
+    return f"{index:08d}.png"
+
+
+def is_frame_name(path: Path) -> bool:
+    """Whether `path` is a file named as `FrameFolderWriter` names frames."""
+    return path.is_file() and len(path.name) == 12 and path.name.endswith(".png") and path.name[:8].isdigit()
