@@ -221,3 +221,19 @@ def test_fine_tuning_on_frames_lowers_the_loss_and_infer_video_uses_the_result(t
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(list((tmp_path / "output").rglob("*.png"))) == 3
 
+
+
+def test_init_from_the_official_weights_or_a_file(ckpt_dir, tmp_path) -> None:
+    from pervfi.train import load_config
+    from pervfi.train.engine import build_initial_generator
+
+    official = pervfi.read_state_dict(ckpt_dir / "PerVFI" / "vb.pth")
+    for init in ("vb", str(ckpt_dir / "PerVFI" / "vb.pth")):
+        generator = build_initial_generator(load_config("vb", [f"init={init}", f"checkpoint_dir={ckpt_dir}"]))
+        assert generator.training
+        state = generator.state_dict()
+        assert all(torch.equal(state[key], official[key]) for key in official)
+    with pytest.raises(pervfi.InputError, match="official v00 checkpoint, which does not fit model 'vb'"):
+        build_initial_generator(load_config("vb", ["init=v00", f"checkpoint_dir={ckpt_dir}"]))
+    with pytest.raises(pervfi.InputError, match="no such file"):
+        build_initial_generator(load_config("vb", [f"init={tmp_path / 'none.pth'}"]))
