@@ -1,6 +1,7 @@
 """CPU time per interpolated frame through the whole tool, and the I/O pipeline's overhead.
 
-    python benchmarks/bench_pipeline.py [--size 256 448] [--pairs 4] [--runs 3] [--methods raft+pervfi raft+pervfi-vb] [--smoke]
+    python benchmarks/bench_pipeline.py [--size 256 448] [--pairs 4] [--runs 3] [--methods raft+pervfi raft+pervfi-vb]
+                                        [--precision fp32|bf16|fp16] [--smoke]
 
 For each method, `--runs` times in turn: the model alone on every pair of the sequence
 (flows both ways + generator) and the streaming pipeline on the same frames as a folder of
@@ -30,28 +31,31 @@ from tests.seeded_weights import seeded  # noqa: E402
 REFERENCE_SECONDS = {"raft+pervfi": 9.8, "raft+pervfi-vb": 8.3}
 
 
-def build(method: str) -> Interpolator:
+def build(method: str, **options) -> Interpolator:
     spec = parse_method(method)
     flow, generator = seeded(build_flow_estimator(spec.flow), 0.5), seeded(build_generator(spec.generator), 0.5)
-    return Interpolator(flow, generator, device="cpu")
+    return Interpolator(flow, generator.eval(), device="cpu", **options)
 
 
 def main() -> None:
     parser = benchmark_parser(__doc__, size=(256, 448), runs=3)
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--methods", nargs="+", help="methods (raft+pervfi raft+pervfi-vb; --smoke: raft_small+pervfi-vb)")
+    parser.add_argument("--precision", help="fp32, bf16 or fp16 (default: the Interpolator's, fp32 on the CPU)")
     args = parse_benchmark_args(parser)
     if args.smoke:
         args.pairs = 1
     args.methods = args.methods or (["raft_small+pervfi-vb"] if args.smoke else list(REFERENCE_SECONDS))
+    torch.set_grad_enabled(False)
     height, width = args.size
     frames = moving_frames(args.pairs + 1, height, width, step=4)
-    print(f"{height}×{width}, {torch.get_num_threads()} threads, {args.pairs} pairs, median of {args.runs} runs")
+    print(f"{height}×{width}, {torch.get_num_threads()} threads, {args.pairs} pairs, median of {args.runs} runs, "
+          f"{args.precision or 'default precision'}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "seq"
         write_frames(folder, frames)
         for method in args.methods:
-            interpolator = build(method)
+            interpolator = build(method, **({"precision": args.precision} if args.precision else {}))
             tensors = [to_tensor(frame, interpolator.device) for frame in frames]
             interpolator.interpolate(tensors[0], tensors[1])  # warm-up
             settings = Settings(scale=2, png=True, quiet=True, seed=0)
