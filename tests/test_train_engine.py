@@ -72,8 +72,9 @@ def test_resume_after_an_interrupted_save_equals_the_uninterrupted_run(vimeo, tm
     assert [p.name for p in train_state.complete_states(broken)] == ["step-00000002", "step-00000003"]
 
 
-def test_the_recipe_schedule_and_the_saved_state(vimeo, tmp_path) -> None:
-    out = run("vb", config(vimeo, tmp_path / "run", "train.stop_after=1", "train.epochs=4"))
+def test_the_recipe_schedule_the_saved_state_and_validation(vimeo, tmp_path) -> None:
+    out = run("vb", config(vimeo, tmp_path / "run", "train.stop_after=1", "train.epochs=4", "log.val_every=1",
+                           "log.metrics=[psnr,ssim]", "log.best=psnr"))
     saved = torch.load(train_state.complete_states(out)[-1] / train_state.STATE_FILE, weights_only=True)
     scheduler = saved["scheduler"]
     assert scheduler["total_steps"] == 4 * 2  # every step of every epoch (4 clips, batch 2)
@@ -83,6 +84,25 @@ def test_the_recipe_schedule_and_the_saved_state(vimeo, tmp_path) -> None:
     assert group["weight_decay"] == 0.01 and group["betas"][1] == 0.999  # AdamW's defaults
     assert group["betas"][0] < 0.95  # momentum cycled down from max_momentum 0.95 during warm-up
     assert len(saved["rng"]) == 1 and set(saved["rng"][0]) >= {"torch", "numpy", "python"}
+
+    # validation: the held-out clips at full size, scored as pervfi.evaluate scores them
+    from pervfi.evaluate.metrics import psnr, ssim
+    from pervfi.train.datasets import VimeoTriplets
+
+    generator = pervfi.build_generator("vb")
+    generator.load_state_dict(torch.load(train_state.generator_file(out / "best", "vb"), weights_only=True))
+    tree, scores = VimeoTriplets(vimeo, ["raft"]), []
+    for clip in tree.split("val"):
+        s = tree.load(clip)
+        with torch.no_grad():
+            pred = generator.eval().interpolate(s.img0[None], s.img1[None], s.flow01[None], s.flow10[None]).clamp(0, 1)
+        assert pred.shape[-2:] == (64, 96)
+        scores.append((psnr(pred, s.gt[None]).item(), ssim(pred, s.gt[None]).item()))
+    (row,) = read_rows(out, "val")
+    assert row["step"] == 1
+    assert row["psnr"] == pytest.approx(sum(p for p, _ in scores) / 2, abs=1e-4)
+    assert row["ssim"] == pytest.approx(sum(q for _, q in scores) / 2, abs=1e-5)
+    assert train_state.read_best(out)["value"] == row["psnr"]
 
 
 @pytest.mark.slow
@@ -144,7 +164,7 @@ def test_a_corrupt_frame_or_flow_file_is_named(tmp_path, damaged, capsys, monkey
     assert not train_state.complete_states(tmp_path / "run")
 
 
-def test_a_checkpoint_of_the_wrong_model(vimeo, tmp_path, capsys) -> None:
+def test_a_checkpoint_of_the_wrong_model_and_a_run_folder_in_use(vimeo, tmp_path, capsys) -> None:
     vb_file = tmp_path / "vb.pth"
     torch.save(pervfi.build_generator("vb").state_dict(), vb_file)
     assert_one_line(*cli("--config", "v00", "--root", str(vimeo), "--init", str(vb_file), *TINY, capsys=capsys),
@@ -152,6 +172,11 @@ def test_a_checkpoint_of_the_wrong_model(vimeo, tmp_path, capsys) -> None:
     vb_run = run("vb", config(vimeo, tmp_path / "vb-run", "train.stop_after=1"))
     assert_one_line(*cli("--config", "v00", "--root", str(vimeo), "--out", str(vb_run), "--resume", "latest",
                          *TINY, capsys=capsys), "model 'vb', not 'v00'")
+    before = weights(vb_run)  # a new run into a used folder would mix two runs' states and logs
+    assert_one_line(*cli("--config", "vb", "--root", str(vimeo), "--out", str(vb_run), *TINY, capsys=capsys),
+                    str(vb_run), "--resume latest")
+    after = weights(vb_run)
+    assert all(torch.equal(before[key], after[key]) for key in before)
 
 
 @pytest.mark.slow
@@ -195,3 +220,20 @@ def test_fine_tuning_on_frames_lowers_the_loss_and_infer_video_uses_the_result(t
                           env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(list((tmp_path / "output").rglob("*.png"))) == 3
+
+
+
+def test_init_from_the_official_weights_or_a_file(ckpt_dir, tmp_path) -> None:
+    from pervfi.train import load_config
+    from pervfi.train.engine import build_initial_generator
+
+    official = pervfi.read_state_dict(ckpt_dir / "PerVFI" / "vb.pth")
+    for init in ("vb", str(ckpt_dir / "PerVFI" / "vb.pth")):
+        generator = build_initial_generator(load_config("vb", [f"init={init}", f"checkpoint_dir={ckpt_dir}"]))
+        assert generator.training
+        state = generator.state_dict()
+        assert all(torch.equal(state[key], official[key]) for key in official)
+    with pytest.raises(pervfi.InputError, match="official v00 checkpoint, which does not fit model 'vb'"):
+        build_initial_generator(load_config("vb", ["init=v00", f"checkpoint_dir={ckpt_dir}"]))
+    with pytest.raises(pervfi.InputError, match="no such file"):
+        build_initial_generator(load_config("vb", [f"init={tmp_path / 'none.pth'}"]))

@@ -63,6 +63,9 @@ class _Run:
         batch, crop = train["batch_size"], config["data"]["crop"]
         if batch % processes.world:
             raise InputError(f"train.batch_size {batch} does not split evenly over {processes.world} processes")
+        if train["epochs"] < 1 or train["batch_size"] < 1:
+            raise InputError(f"train.epochs and train.batch_size must be at least 1, got {train['epochs']} "
+                             f"and {batch}")
         if crop % CROP_MULTIPLE or crop < CROP_MINIMUM:
             raise InputError(f"data.crop must be a multiple of {CROP_MULTIPLE} of at least {CROP_MINIMUM}, got {crop}")
         self.source = build_source(config, self.device)
@@ -93,6 +96,9 @@ class _Run:
     # -- the loop ---------------------------------------------------------------------------
     def run(self, resume: str | None, progress: bool) -> Path:
         log_config = self.config["log"]
+        if not resume and state.complete_states(self.out):
+            raise InputError(f"{self.out} already holds the states of a run; continue it with --resume latest "
+                             "or choose another --out")
         resumed = self._resume(resume) if resume else None
         self.perceptual = (self.perceptual or imagenet_perceptual_loss()).to(self.device)
         main = self.processes.is_main

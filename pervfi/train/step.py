@@ -54,7 +54,7 @@ def training_loss(generator: nn.Module, batch: dict[str, Any], recipe: str,
     out = generator(batch["img0"], batch["img1"], batch["flow01"], batch["flow10"], gt,
                     time=batch.get("time", 0.5), **draws)
     pred = out["pred"]
-    perceptual = (perceptual or imagenet_perceptual_loss()).to(pred.device)
+    perceptual = (imagenet_perceptual_loss() if perceptual is None else perceptual).to(pred.device)
     terms: dict[str, Tensor] = {"lap": LaplacianLoss().to(pred.device)(pred, gt), "per": perceptual(pred, gt)}
     result: dict[str, Any] = {"pred": pred, "masks": out["masks"]}
     if recipe == "v00":
