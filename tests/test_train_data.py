@@ -19,7 +19,7 @@ from pervfi.train.flows import main as flows_main
 from pervfi.train.order import DataOrder
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_data import SHIFT, make_vimeo  # noqa: E402
+from train_data import SHIFT, make_vimeo
 
 
 def reference_write(path: Path, uv: np.ndarray) -> None:

@@ -95,7 +95,7 @@ class FootageTriplets:
         self.triplets: dict[str, list[FrameTriplet]] = {"train": [], "val": []}
         for number, sequence in enumerate(sequences):
             count = sequence.frame_count if not sequence.is_video else len(self._video_frames(number))
-            cut = count - int(round(count * val_fraction))
+            cut = count - round(count * val_fraction)
             for gap in gaps:
                 for first in range(count - 2 * gap):
                     triplet = FrameTriplet(number, (first, first + gap, first + 2 * gap))

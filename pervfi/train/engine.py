@@ -21,8 +21,16 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .. import (CheckpointError, InputError, MetricSuite, build_generator, load_model, load_state,
-                offline_requested, read_state_dict)
+from .. import (
+    CheckpointError,
+    InputError,
+    MetricSuite,
+    build_generator,
+    load_model,
+    load_state,
+    offline_requested,
+    read_state_dict,
+)
 from . import distributed, state
 from .datasets import FootageTriplets, VimeoTriplets
 from .loading import Source, TrainingSamples, batch_loader
