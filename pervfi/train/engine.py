@@ -97,7 +97,7 @@ class _Run:
         self.network: nn.Module = self.generator  # what the loss calls: DDP averages the gradients
         if processes.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.network = DistributedDataParallel(self.generator, device_ids=ids, find_unused_parameters=True)
+            self.network = DistributedDataParallel(self.generator, device_ids=ids)  # every parameter is used
         self.step = 0
         self.best = None
 
