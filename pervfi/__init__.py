@@ -12,6 +12,7 @@ Models
     load_model(name, kind)       a registered model with its official weights
     parse_method("raft+pervfi")  -> Method(flow, generator); generator_names()
     resolve_device("auto")       CUDA, then MPS, then the CPU
+    PRECISIONS                   "fp32" | "bf16" | "fp16": Interpolator(precision=...)
 Checkpoints
     require_checkpoints, fetch_checkpoints, checkpoint_names, checkpoint_path,
     DEFAULT_CHECKPOINT_DIR, read_state_dict, load_state (strict, with one-line errors)
@@ -44,6 +45,7 @@ _LAZY = {
     "parse_method": ("method_names", "parse_method"),
     "generator_names": ("method_names", "generator_names"),
     "resolve_device": ("device", "resolve_device"),
+    "PRECISIONS": ("ops.precision", "PRECISIONS"),
     "require_checkpoints": ("checkpoints", "require_checkpoints"),
     "fetch_checkpoints": ("checkpoints", "fetch_checkpoints"),
     "checkpoint_names": ("checkpoints", "checkpoint_names"),

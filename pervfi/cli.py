@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     large.add_argument("--flow-scale", type=_bounded(float, 0.0, 1.0, low_open=True), default=1.0,
                        help="estimate flow at this fraction of the resolution, e.g. 0.5 for 4K (default: 1)")
     large.add_argument("--tile", type=_tile, help="run the generator in overlapping tiles of this size (pixels)")
+    speed = parser.add_argument_group("speed")
+    speed.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
+                       help="model arithmetic: fp32, bf16 or fp16 (default: fp32; bf16 on CUDA GPUs that have it)")
+    speed.add_argument("--compile", action="store_true",
+                       help="compile the models with torch.compile for the frame size (slow start, faster frames)")
+    speed.add_argument("--batch", type=_bounded(int, 1), default=1,
+                       help="frame pairs (and output frames) through the models at once (default: %(default)s)")
     output = parser.add_argument_group("output video")
     output.add_argument("--montage", action="store_true",
                         help="also write a side-by-side video: input (held) | output")
@@ -200,8 +207,10 @@ def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequen
             log.warning("%s applies to the v00 generator (pervfi); %s draws no noise", flag, generator)
     interpolator = Interpolator.from_method(args.method, checkpoint_dir=str(args.ckpt_dir), device=device,
                                             generator_options={"heat": args.heat} if noisy and args.heat is not None
-                                            else {}, flow_scale=args.flow_scale, tile=args.tile)
-    log.info("%s on %s: %d sequence(s)", args.method, interpolator.device, len(sequences))
+                                            else {}, flow_scale=args.flow_scale, tile=args.tile,
+                                            precision=args.precision, compile=args.compile, batch=args.batch)
+    log.info("%s on %s (%s): %d sequence(s)", args.method, interpolator.device, interpolator.precision,
+             len(sequences))
     started = time.perf_counter()
     frames = 0
     for sequence in sequences:

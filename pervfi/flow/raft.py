@@ -13,11 +13,11 @@ from .raft_parts import (
     CorrelationPyramid,
     Encoder,
     UpdateBlock,
+    bidirectional_volume,
     bilinear_upsample8,
     convex_upsample,
     correlation_volume,
     initial_coords,
-    reverse_volume,
 )
 
 CORR_LEVELS = 4
@@ -65,12 +65,12 @@ class RAFT(FlowEstimator):
 
     def estimate_bidirectional(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
         """Both directions from one feature pass; the reverse correlation volume is the
-        forward one transposed, and both directions refine as one batch."""
+        forward one transposed (both built in one tensor, see `bidirectional_volume`), and
+        both directions refine as one batch."""
         check_pair(img0, img1)
         padder, (img0, img1) = self._pad(img0, img1)
         fmap0, fmap1 = self._features(torch.cat([img0, img1])).chunk(2)
-        corr = correlation_volume(fmap0, fmap1)
-        corr = torch.cat([corr, reverse_volume(corr, *fmap0.shape[-2:])])
+        corr = bidirectional_volume(fmap0, fmap1)
         flows = self._refine(torch.cat([img0, img1]), CorrelationPyramid(corr, CORR_LEVELS, self.corr_radius))
         flow01, flow10 = padder.crop(flows)[0].chunk(2)
         return flow01, flow10

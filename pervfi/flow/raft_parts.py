@@ -115,11 +115,18 @@ def correlation_volume(fmap0: Tensor, fmap1: Tensor) -> Tensor:
     return (corr / math.sqrt(channels)).view(batch, height * width, height, width)
 
 
-def reverse_volume(corr: Tensor, height: int, width: int) -> Tensor:
-    """The volume img1→img0 from img0→img1's: the same dot products, transposed."""
-    batch = corr.shape[0]
-    flat = corr.view(batch, height * width, height * width).transpose(1, 2)
-    return flat.reshape(batch, height * width, height, width)
+def bidirectional_volume(fmap0: Tensor, fmap1: Tensor) -> Tensor:
+    """The volumes img0→img1 and img1→img0 as one 2B×(H·W)×H×W tensor, built in place:
+    the forward dot products are written into the first half and the second half is their
+    transpose, so the peak is the two volumes and no copy of them."""
+    batch, channels, height, width = fmap0.shape
+    pixels = height * width
+    volume = fmap0.new_empty(2 * batch, pixels, pixels)
+    forward, reverse = volume[:batch], volume[batch:]
+    torch.matmul(fmap0.flatten(2).transpose(1, 2), fmap1.flatten(2), out=forward)
+    forward.div_(math.sqrt(channels))
+    reverse.copy_(forward.transpose(1, 2))
+    return volume.view(2 * batch, pixels, height, width)
 
 
 class CorrelationPyramid:
@@ -136,6 +143,8 @@ class CorrelationPyramid:
         for _ in range(levels - 1):
             level = F.avg_pool2d(level, 2, stride=2)
             self.levels.append(level)
+        # Built once per pair, so lookups create no small tensors on the device.
+        self.offsets = [window_offsets(radius, *level.shape[-2:], corr) for level in self.levels]
 
     @property
     def out_channels(self) -> int:
@@ -146,29 +155,36 @@ class CorrelationPyramid:
         B×(levels·(2r+1)²)×H×W. As in the official code, the window is flattened with
         the x offset as the major index."""
         batch, _, height, width = coords.shape
-        r = self.radius
-        offsets = torch.arange(-r, r + 1, device=coords.device, dtype=coords.dtype)
-        # delta[i, j] = (offset_i, offset_j) added to (x, y): x varies along i.
-        delta = torch.stack(torch.meshgrid(offsets, offsets, indexing="ij"), dim=-1).view(1, 2 * r + 1, 2 * r + 1, 2)
         centres = coords.permute(0, 2, 3, 1).reshape(batch * height * width, 1, 1, 2)
         windows = []
         for index, level in enumerate(self.levels):
-            sampled = sample_pixels(level, centres / 2**index + delta)
+            sampled = sample_pixels(level, centres / 2**index, self.offsets[index])
             windows.append(sampled.view(batch, height, width, -1))
         return torch.cat(windows, dim=-1).permute(0, 3, 1, 2).contiguous().float()
 
 
-def sample_pixels(image: Tensor, coords: Tensor) -> Tensor:
-    """Bilinear samples of `image` at pixel coordinates (x, y), zeros outside.
+def sample_pixels(image: Tensor, coords: Tensor, offsets: Tensor | None = None) -> Tensor:
+    """Bilinear samples of `image` at pixel coordinates (x, y), zeros outside; with
+    `offsets` (normalised, see `window_offsets`), at those offsets around each point.
 
     Pixel p maps to (2p + 1) / size − 1 with align_corners=False: the same points as the
     official 2p / (size − 1) − 1 with align_corners=True, but defined for one-pixel maps
-    too (where the official formula divides by zero).
+    too (where the official formula divides by zero). The normalisation uses plain
+    numbers, so no tensor is created on the device per call.
     """
     height, width = image.shape[-2:]
-    scale = torch.tensor([2.0 / width, 2.0 / height], device=coords.device, dtype=coords.dtype)
-    grid = (coords * 2 + 1) * (scale / 2) - 1
+    x, y = coords.unbind(-1)
+    grid = torch.stack([(2 * x + 1) / width - 1, (2 * y + 1) / height - 1], dim=-1)
+    if offsets is not None:
+        grid = grid + offsets
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def window_offsets(radius: int, height: int, width: int, like: Tensor) -> Tensor:
+    """The integer offsets (dx, dy) in [−r, r]² of a lookup window on an H×W map, in the
+    normalised units of `sample_pixels`: (2r+1)×(2r+1)×2, dx varying along the first axis."""
+    steps = torch.arange(-radius, radius + 1, device=like.device, dtype=torch.float32)
+    return torch.stack(torch.meshgrid(steps * (2 / width), steps * (2 / height), indexing="ij"), dim=-1)
 
 
 class MotionEncoder(nn.Module):

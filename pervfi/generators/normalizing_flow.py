@@ -8,6 +8,10 @@ forwards and gives the latents and the log-likelihood. For training, ActNorm ini
 itself from the first batch it sees in training mode (Glow's data-dependent init, over the
 global batch when the batch is split across processes), and the 1×1 convolutions' inverse
 and log-determinant stay on the autograd graph whenever their weight needs a gradient.
+
+Under autocast (bf16/fp16) only the coupling and prior networks run in low precision: the
+flow's state, its log-determinants and the 1×1 convolutions and their inverses stay
+float32, so the invertible chain does not accumulate low-precision rounding.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops import channel_mean_std
+from ..ops import channel_mean_std, float32_island
 
 LEVELS = 3
 IMAGE_CHANNELS = 3
@@ -100,11 +104,13 @@ class InvConv2d(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         _, logabsdet = self._derived()
-        return F.conv2d(x, self.weight), x.shape[2] * x.shape[3] * logabsdet
+        with float32_island(x.device.type):
+            return F.conv2d(x.float(), self.weight.float()), x.shape[2] * x.shape[3] * logabsdet.float()
 
     def reverse(self, y: Tensor) -> Tensor:
         inverse, _ = self._derived()
-        return F.conv2d(y, inverse)
+        with float32_island(y.device.type):
+            return F.conv2d(y.float(), inverse.float())
 
 
 class ZeroConv2d(nn.Module):
@@ -150,7 +156,7 @@ class ConditionalAffineCoupling(nn.Module):
         self.scale_shift = nn.Parameter(torch.zeros(1))
 
     def _shift_and_log_scale(self, passive: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
-        shift, raw = self.affine(passive, cond).chunk(2, 1)
+        shift, raw = self.affine(passive, cond).float().chunk(2, 1)
         return shift, self.scale * torch.tanh(raw) + self.scale_shift
 
     def forward(self, x: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
@@ -218,7 +224,7 @@ class Block(nn.Module):
 
     def prior_of(self, kept: Tensor) -> tuple[Tensor, Tensor]:
         """Mean and log-sd of the latent, given the kept half (ignored at the last level)."""
-        return self.prior(kept if self.split else torch.zeros_like(kept)).chunk(2, 1)
+        return self.prior(kept if self.split else torch.zeros_like(kept)).float().chunk(2, 1)
 
     def forward(self, x: Tensor, cond: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """(kept half for the next level, log-det, log-prior per image, latent, and the

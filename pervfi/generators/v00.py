@@ -35,15 +35,15 @@ class PerVFIv00(PerVFIGenerator):
 
     def sample_noise(self, batch: int, height: int, width: int, heat: float | None = None,
                      rng: torch.Generator | None = None, device: torch.device | None = None) -> list[Tensor]:
-        """Three noise tensors N(0, heat²) for a B×3×H×W frame.
-
-        Drawn on `rng`'s device (CPU by default) so a seed gives the same noise
-        everywhere, then moved to `device`.
+        """Three noise tensors N(0, heat²) for a B×3×H×W frame, drawn where they are used:
+        on `device` (CPU by default) from `rng`, or on `rng`'s device and then moved when
+        the two differ. A seed gives the same noise every time on one kind of device.
         """
         heat = self.heat if heat is None else heat
-        draw_device = rng.device if rng is not None else torch.device("cpu")
+        device = torch.device(device) if device is not None else torch.device("cpu")
+        draw_device = rng.device if rng is not None else device
         return [
-            (torch.randn((batch, *shape), generator=rng, device=draw_device) * heat).to(device or draw_device)
+            (torch.randn((batch, *shape), generator=rng, device=draw_device) * heat).to(device)
             for shape in latent_shapes(height, width)
         ]
 

@@ -27,7 +27,7 @@ from .audio import has_audio, mux_audio
 from .scenes import (DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, SCENE_CUT_MODES, Thumbnail, is_duplicate,
                      is_scene_cut, thumbnail)
 from .sources import Sequence
-from .tensors import to_tensor, to_uint8
+from .tensors import PendingFrame, to_tensor
 from .threads import ReadAhead, WriteBehind
 from .timeline import Timeline
 from .writers import Encoding, FrameFolderWriter, GifWriter, VideoWriter, open_video_writer
@@ -41,13 +41,15 @@ NOMINAL_RATE = Fraction(1)
 
 
 class FrameInterpolator(Protocol):
-    """What the pipeline needs of a model (`pervfi.Interpolator` is one): its device, and the
-    frames at several times between two 1×3×H×W frames in [0, 1], the noise drawn from `rng`."""
+    """What the pipeline needs of a model (`pervfi.Interpolator` is one): its device, how
+    many pairs it takes at once, and the frames at several times between each of several
+    pairs of 1×3×H×W frames in [0, 1], the noise drawn from `rng`."""
 
     device: torch.device
+    batch: int
 
-    def interpolate_times(self, img0: Tensor, img1: Tensor, times: Times[float],
-                          rng: torch.Generator | None = None) -> list[Tensor]:
+    def interpolate_pairs(self, pairs: Times[tuple[Tensor, Tensor, Times[float]]],
+                          rng: torch.Generator | None = None) -> list[list[Tensor]]:
         ...
 
 
@@ -88,6 +90,16 @@ class _Key:
     frame: np.ndarray
     tensor: Tensor
     thumb: Thumbnail | None
+
+
+@dataclass
+class _Planned:
+    """An interval's output frames: those ready now, then those the model is still to make
+    (a pair and its times), all shown beside the interval's first source frame."""
+
+    held: np.ndarray
+    ready: list[np.ndarray | PendingFrame]
+    pair: tuple[Tensor, Tensor, list[float]] | None = None
 
 
 @dataclass
@@ -161,7 +173,9 @@ class SequenceRun:
         self.video_path = self.folder / f"{stem}.{settings.encoding.ext}"
         self.montage_path = self.folder / f"{stem}-montage.{settings.encoding.ext}"
         self.frames_path = self.folder / f"{stem}-frames"  # named like the video: runs of other methods keep theirs
-        self.rng = torch.Generator().manual_seed(settings.seed) if settings.seed is not None else None
+        # v00's noise is drawn on the model's device (no copy); a seed repeats it there.
+        self.rng = (torch.Generator(device=interpolator.device).manual_seed(settings.seed)
+                    if settings.seed is not None else None)
         self.report = Report(video=self.video_path, frames_written=0,
                              montage=self.montage_path if settings.montage else None,
                              frames=self.frames_path if settings.png else None)
@@ -214,7 +228,9 @@ class SequenceRun:
             reader.close()
             progress.close()
 
-    def _write(self, sinks: _Sinks, held: np.ndarray, frame: np.ndarray) -> None:
+    def _write(self, sinks: _Sinks, held: np.ndarray, frame: np.ndarray | PendingFrame) -> None:
+        if isinstance(frame, PendingFrame):  # wait here, in the writer's thread, for the download
+            frame = frame.array()
         sinks.video.write(frame)
         if sinks.montage is not None:
             sinks.montage.write(np.concatenate([held, frame], axis=1))
@@ -222,11 +238,13 @@ class SequenceRun:
             sinks.frames.write(frame)
         self.report.frames_written += 1
 
-    def _outputs(self, frames: ReadAhead) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(held input frame, output frame) pairs in output order."""
+    def _outputs(self, frames: ReadAhead) -> Iterator[tuple[np.ndarray, np.ndarray | PendingFrame]]:
+        """(held input frame, output frame) pairs in output order. Intervals wait until
+        `batch` of them need the model, which then makes their frames in one call."""
         track = self.settings.scene_cut != "off" or self.settings.dedup
         previous: _Key | None = None
         last_index = -1
+        planned: list[_Planned] = []
         for index, frame in enumerate(frames):
             last_index = index
             thumb = thumbnail(frame) if track else None
@@ -236,35 +254,45 @@ class SequenceRun:
                 continue
             key = _Key(index, frame, to_tensor(frame, self.interpolator.device), thumb)
             if previous is not None:
-                yield from self._interval(previous, key)
+                planned.append(self._plan(previous, key))
+                if sum(item.pair is not None for item in planned) >= self.interpolator.batch:
+                    yield from self._flush(planned)
             previous = key
+        yield from self._flush(planned)
         if last_index < 1:
             raise InputError(f"{self.sequence.path} holds {last_index + 1} frame; interpolation needs at least two")
         end = self.timeline.end(last_index + 1)
         for _ in self.timeline.times(self.timeline.source_time(previous.index), end):
             yield previous.frame, previous.frame
 
-    def _interval(self, start: _Key, stop: _Key) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Output frames at the times in [start, stop)."""
+    def _plan(self, start: _Key, stop: _Key) -> _Planned:
+        """The output frames at the times in [start, stop)."""
         t0, t1 = self.timeline.source_time(start.index), self.timeline.source_time(stop.index)
         times = self.timeline.times(t0, t1)
         fractions = [float((time - t0) / (t1 - t0)) for time in times if time != t0]
         cut = self.settings.scene_cut != "off" and is_scene_cut(start.thumb, stop.thumb, self.settings.cut_threshold)
         if cut:
             self.report.scene_cuts += 1
-        if times and times[0] == t0:
-            yield start.frame, start.frame
+        planned = _Planned(start.frame, [start.frame] if times and times[0] == t0 else [])
         if not fractions:
-            return
+            return planned
         if cut and self.settings.scene_cut == "repeat":
-            frames = [start.frame] * len(fractions)
+            planned.ready += [start.frame] * len(fractions)
         elif cut:  # blend: a cross-fade
-            frames = [to_uint8(torch.lerp(start.tensor, stop.tensor, t)) for t in fractions]
+            planned.ready += [PendingFrame(torch.lerp(start.tensor, stop.tensor, t)) for t in fractions]
         else:
-            preds = self.interpolator.interpolate_times(start.tensor, stop.tensor, fractions, rng=self.rng)
-            frames = [to_uint8(pred) for pred in preds]
-        for frame in frames:
-            yield start.frame, frame
+            planned.pair = (start.tensor, stop.tensor, fractions)
+        return planned
+
+    def _flush(self, planned: list[_Planned]) -> Iterator[tuple[np.ndarray, np.ndarray | PendingFrame]]:
+        """The frames of the planned intervals, in order, the model's made in one call."""
+        pairs = [item.pair for item in planned if item.pair is not None]
+        made = iter(self.interpolator.interpolate_pairs(pairs, rng=self.rng) if pairs else [])
+        for item in planned:
+            frames = item.ready + ([PendingFrame(pred) for pred in next(made)] if item.pair is not None else [])
+            for frame in frames:
+                yield item.held, frame
+        planned.clear()
 
     def _finish(self, sinks: _Sinks, rate: Fraction) -> None:
         keep_audio = self._keeps_audio(rate)
