@@ -19,7 +19,7 @@ from pervfi.train.flows import main as flows_main
 from pervfi.train.order import DataOrder
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_data import SHIFT, make_vimeo
+from train_data import SHIFT, make_frames, make_vimeo
 
 
 def reference_write(path: Path, uv: np.ndarray) -> None:
@@ -174,3 +174,30 @@ def test_videos_become_triplets_with_the_end_held_out(tmp_path) -> None:
     assert len(calls) == 2  # each pair's flows estimated once
     with pytest.raises(InputError, match="--dataset frames"):
         FootageTriplets(tmp_path, "frames", gaps=[1], val_fraction=0.0, flows=flows, estimator="dis")
+
+
+def test_validation_pads_odd_frames_and_scores_them_whole(tmp_path) -> None:
+    """Frames of 60×70 (not multiples of 8) are padded for the generator and scored at full size."""
+    import pervfi
+    from pervfi.evaluate.metrics import psnr
+    from pervfi.train.datasets import FootageTriplets
+    from pervfi.train.validation import validate
+
+    root = make_frames(tmp_path / "frames", count=6, height=60, width=70)
+
+    def flows() -> object:
+        return lambda img0, img1: (torch.zeros(1, 2, 60, 70), torch.zeros(1, 2, 60, 70))
+
+    source = FootageTriplets(root, "frames", gaps=[1], val_fraction=0.5, flows=flows, estimator="dis")
+    (triplet,) = source.split("val")
+    torch.manual_seed(0)
+    generator = pervfi.build_generator("vb")
+    scores = validate(generator, source, pervfi.MetricSuite(["psnr"], torch.device("cpu"), offline=True),
+                      torch.device("cpu"), seed=0)
+    sample = source.load(triplet)
+    with torch.no_grad():
+        pred = pervfi.Padder(60, 70).crop(generator.eval().interpolate(
+            *pervfi.Padder(60, 70).apply(sample.img0[None], sample.img1[None], sample.flow01[None],
+                                         sample.flow10[None])))[0].clamp(0, 1)
+    assert pred.shape[-2:] == (60, 70)
+    assert scores["psnr"] == pytest.approx(psnr(pred, sample.gt[None]).item(), abs=1e-5)
