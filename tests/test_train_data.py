@@ -162,7 +162,8 @@ def test_videos_become_triplets_with_the_end_held_out(tmp_path) -> None:
             return torch.zeros(1, 2, 32, 48), torch.ones(1, 2, 32, 48)
         return estimate
 
-    source = FootageTriplets(tmp_path, "videos", gaps=[1, 2], val_fraction=0.5, flows=flows, estimator="dis")
+    source = FootageTriplets(tmp_path, "videos", gaps=[1, 2], val_fraction=0.5, flows=flows, estimator="dis",
+                             cache=tmp_path / "cache")
     assert [t.indices for t in source.split("train")] == [(0, 1, 2), (1, 2, 3)]  # frames 0..3 train
     assert [t.indices for t in source.split("val")] == [(4, 5, 6), (5, 6, 7)]  # frames 4..7 validate
     for triplet in source.split("train") * 2:
@@ -171,9 +172,12 @@ def test_videos_become_triplets_with_the_end_held_out(tmp_path) -> None:
             expected = torch.from_numpy(frames[index]).permute(2, 0, 1).float() / 255
             torch.testing.assert_close(tensor, expected, atol=3 / 255, rtol=0)
         assert sample.flow10.min() == 1
-    assert len(calls) == 2  # each pair's flows estimated once
+    assert len(calls) == 2  # each pair's flows estimated once, then read from the cache folder
+    assert sorted(p.relative_to(tmp_path / "cache").as_posix() for p in (tmp_path / "cache").rglob("*.png")) == [
+        f"clip/{pair}/{name}" for pair in ("000000-000002", "000001-000003") for name in ("bflow.png", "fflow.png")]
     with pytest.raises(InputError, match="--dataset frames"):
-        FootageTriplets(tmp_path, "frames", gaps=[1], val_fraction=0.0, flows=flows, estimator="dis")
+        FootageTriplets(tmp_path, "frames", gaps=[1], val_fraction=0.0, flows=flows, estimator="dis",
+                        cache=tmp_path / "cache")
 
 
 def test_validation_pads_odd_frames_and_scores_them_whole(tmp_path) -> None:
@@ -188,7 +192,8 @@ def test_validation_pads_odd_frames_and_scores_them_whole(tmp_path) -> None:
     def flows() -> object:
         return lambda img0, img1: (torch.zeros(1, 2, 60, 70), torch.zeros(1, 2, 60, 70))
 
-    source = FootageTriplets(root, "frames", gaps=[1], val_fraction=0.5, flows=flows, estimator="dis")
+    source = FootageTriplets(root, "frames", gaps=[1], val_fraction=0.5, flows=flows, estimator="dis",
+                             cache=tmp_path / "cache")
     (triplet,) = source.split("val")
     torch.manual_seed(0)
     generator = pervfi.build_generator("vb")

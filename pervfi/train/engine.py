@@ -263,4 +263,5 @@ def build_source(config: dict[str, Any], device: torch.device) -> Source:
         estimator = load_model(name, "flow", checkpoint_dir=config["checkpoint_dir"]).to(device)
         return lambda img0, img1: estimator.estimate_bidirectional(img0.to(device), img1.to(device))
 
-    return FootageTriplets(root, data["dataset"], data["gaps"], data["val_fraction"], flow_function, name)
+    return FootageTriplets(root, data["dataset"], data["gaps"], data["val_fraction"], flow_function, name,
+                           cache=Path(config["out"]) / "flows" / name)
