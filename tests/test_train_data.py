@@ -206,3 +206,37 @@ def test_validation_pads_odd_frames_and_scores_them_whole(tmp_path) -> None:
                                          sample.flow10[None])))[0].clamp(0, 1)
     assert pred.shape[-2:] == (60, 70)
     assert scores["psnr"] == pytest.approx(psnr(pred, sample.gt[None]).item(), abs=1e-5)
+
+
+def test_a_sample_depends_on_its_place_in_the_run_only() -> None:
+    """Not on the clock or the global random state (the reference reseeds from the clock)."""
+    from pervfi.train.loading import TrainingSamples
+    from pervfi.train.order import SampleKey
+
+    class Source:
+        methods = ["raft", "gmflow"]
+
+        def split(self, name: str) -> list[int]:
+            return [0]
+
+        def load(self, item: int, method: int = 0) -> Triplet:
+            sample = coordinate_sample(64, 64)
+            return Triplet(sample.img0, sample.img1, sample.gt, sample.flow01 + method, sample.flow10)
+
+    samples = TrainingSamples(Source(), "v00", seed=4, crop=32)
+    torch.manual_seed(1)
+    first = samples[SampleKey(epoch=2, position=5, index=0)]
+    torch.manual_seed(2)
+    np.random.seed(2)
+    again = samples[SampleKey(epoch=2, position=5, index=0)]
+    other = samples[SampleKey(epoch=2, position=6, index=0)]
+    for name in ("img0", "img1", "gt", "flow01", "flow10"):
+        assert torch.equal(first[name], again[name])
+    assert all(torch.equal(a, b) for a, b in zip(first["noise"]["zs"], again["noise"]["zs"]))
+    assert not torch.equal(first["noise"]["dequant"], other["noise"]["dequant"])
+    # the recipe's draws, shaped as the conformance README lists them (coarse to fine masks)
+    assert [tuple(m.shape) for m in first["noise"]["masks"]] == [(1, 8, 8), (1, 16, 16), (1, 32, 32)]
+    assert all(m.abs().max() <= 0.005 for m in first["noise"]["masks"])
+    assert tuple(first["noise"]["dequant"].shape) == (3, 32, 32)
+    assert first["noise"]["dequant"].abs().max() <= 0.5 / 255
+    assert [tuple(z.shape) for z in first["noise"]["zs"]] == [(6, 16, 16), (12, 8, 8), (48, 4, 4)]
