@@ -214,7 +214,7 @@ def test_a_sample_depends_on_its_place_in_the_run_only() -> None:
     from pervfi.train.order import SampleKey
 
     class Source:
-        methods = ["raft", "gmflow"]
+        methods = ("raft", "gmflow")
 
         def split(self, name: str) -> list[int]:
             return [0]
