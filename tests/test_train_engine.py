@@ -104,6 +104,12 @@ def test_the_recipe_schedule_the_saved_state_and_validation(vimeo, tmp_path) -> 
     assert row["psnr"] == pytest.approx(sum(p for p, _ in scores) / 2, abs=1e-4)
     assert row["ssim"] == pytest.approx(sum(q for _, q in scores) / 2, abs=1e-5)
     assert train_state.read_best(out)["value"] == row["psnr"]
+    # pervfi.evaluate loads the best generator from the run folder as it loads the official one
+    from pervfi.evaluate import evaluate
+
+    summary = evaluate("dis+vb", "vimeo90k", vimeo, checkpoint_dir=str(out / "best"), metrics=["psnr"],
+                       device="cpu", download=False)
+    assert summary["samples"] == 2
 
 
 @pytest.mark.slow
