@@ -21,7 +21,7 @@ Metrics (of the evaluation, for validation while training)
 Frames, videos and the streaming pipeline
     list_frames, natural_key, read_frame, read_image, to_tensor, to_uint8, Padder
     discover_sequences, Sequence, Settings, Encoding, SequenceRun, Report,
-    output_frame_count, output_video_rate, encode_gif
+    output_frame_count, output_video_rate, encode_gif, OutputPaths, check_frame_folder
     SCENE_CUT_MODES, CONTAINERS, DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD,
     check_cut_threshold, check_duplicate_threshold, ffmpeg_executable
 Errors
@@ -68,6 +68,8 @@ _LAZY = {
     "encode_gif": ("io.gif", "encode_gif"),
     "SCENE_CUT_MODES": ("io.scenes", "SCENE_CUT_MODES"),
     "Encoding": ("io.writers", "Encoding"),
+    "OutputPaths": ("io.writers", "OutputPaths"),
+    "check_frame_folder": ("io.writers", "check_frame_folder"),
     "CONTAINERS": ("io.ffmpeg", "MUXERS"),
     "ffmpeg_executable": ("io.ffmpeg", "executable"),
     "DEFAULT_CUT_THRESHOLD": ("io.scenes", "DEFAULT_CUT_THRESHOLD"),

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 # Only what parsing and checking need (no PyTorch); the models are imported in `interpolate`.
 from . import (CONTAINERS, DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, SCENE_CUT_MODES, Encoding,
-               OutputError, PerVFIError, Sequence, check_cut_threshold, check_duplicate_threshold,
-               discover_sequences, parse_method)
+               OutputError, OutputPaths, PerVFIError, Sequence, check_cut_threshold, check_duplicate_threshold,
+               check_frame_folder, discover_sequences, parse_method)
 from .console import (EXIT_INTERRUPTED, EXIT_USAGE, ArgumentParser, Terminated, configure_logging,
                       stop_signals_as_interrupts)
 
@@ -147,13 +147,15 @@ def encoding_from(args: argparse.Namespace) -> Encoding:
     return Encoding(ext=args.ext, codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt)
 
 
-def check_output_outside_inputs(save: Path, roots: list[Path]) -> None:
-    """OutputError unless `save` lies outside every input folder: outputs written among the
-    inputs would mix with them (and a later run would read them as input)."""
-    target = save.resolve()
-    for root in roots:
-        if root.is_dir() and (target == root.resolve() or root.resolve() in target.parents):
-            raise OutputError(f"output folder {save} lies inside the input {root}; choose an -s outside it")
+def check_output_outside_inputs(save: Path, roots: list[Path], sequences: list[Sequence]) -> None:
+    """OutputError unless `save` and each sequence's ``<save>/<name>/`` lie outside every input
+    folder: outputs written among the inputs would mix with them (and a later run would read
+    them as input)."""
+    inputs = [folder for folder in (*roots, *(sequence.path for sequence in sequences)) if folder.is_dir()]
+    for target in (save, *(save / sequence.name for sequence in sequences)):
+        for folder in inputs:
+            if target.resolve() == folder.resolve() or folder.resolve() in target.resolve().parents:
+                raise OutputError(f"output folder {target} lies inside the input {folder}; choose another -s")
 
 
 def check_writable(folder: Path) -> bool:
@@ -180,7 +182,10 @@ def run(args: argparse.Namespace) -> None:
         for sequence in sequences:
             if sequence.fps is None and args.input_fps is None:
                 raise PerVFIError(f"--target-fps needs --input-fps for the frame folder {sequence.path}")
-    check_output_outside_inputs(args.save, roots)
+    check_output_outside_inputs(args.save, roots, sequences)
+    if args.png:  # a frames folder holding a user's files is refused now, not after earlier sequences
+        for sequence in sequences:
+            check_frame_folder(OutputPaths.of(args.save, sequence.name, args.method, args.ext).frames)
     created = check_writable(args.save)
     try:
         interpolate(args, method.generator, sequences, encoding)
@@ -201,13 +206,13 @@ def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequen
         seed=args.seed, quiet=args.quiet,
     )
     device = resolve_device(args.device)
-    noisy = registry.get_entry(generator, "generator").accepts("heat")
+    noisy = registry.get_entry(generator, "generator").accepts("heat")  # v00 draws noise; the others none
     for flag, value in (("--heat", args.heat), ("--seed", args.seed)):
         if value is not None and not noisy:
             log.warning("%s applies to the v00 generator (pervfi); %s draws no noise", flag, generator)
+    options = {"heat": args.heat} if noisy and args.heat is not None else {}
     interpolator = Interpolator.from_method(args.method, checkpoint_dir=str(args.ckpt_dir), device=device,
-                                            generator_options={"heat": args.heat} if noisy and args.heat is not None
-                                            else {}, flow_scale=args.flow_scale, tile=args.tile,
+                                            generator_options=options, flow_scale=args.flow_scale, tile=args.tile,
                                             precision=args.precision, compile=args.compile, batch=args.batch)
     log.info("%s on %s (%s): %d sequence(s)", args.method, interpolator.device, interpolator.precision,
              len(sequences))
@@ -223,7 +228,7 @@ def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequen
 
 
 def pace(frames: int, seconds: float) -> str:
-    """"120 frames in 30.0 s (4.00 frames/s)"."""
+    """Frames, time and their rate, as "120 frames in 30.0 s (4.00 frames/s)"."""
     return f"{frames} frames in {seconds:.1f} s ({frames / max(seconds, 1e-9):.2f} frames/s)"
 
 

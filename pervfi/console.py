@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 EXIT_USAGE = 2  # a problem the user can fix: one line on stderr
 EXIT_INTERRUPTED = 130  # Ctrl-C, as the shell reports it
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # kill, timeout, docker stop; a closed terminal
+# kill, timeout, docker stop; a closed terminal (Windows has no SIGHUP)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class Terminated(KeyboardInterrupt):
@@ -36,6 +37,8 @@ def stop_signals_as_interrupts() -> Iterator[None]:
         return
 
     def stop(signum: int, frame: object) -> NoReturn:
+        for other in STOP_SIGNALS:  # a second signal must not cut the clean-up short
+            signal.signal(other, signal.SIG_IGN)
         raise Terminated(signum)
 
     previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}

@@ -19,7 +19,7 @@ import pytest
 from pervfi.cli import main
 from pervfi.errors import OutputError
 from pervfi.io.writers import Encoding, VideoWriter
-from tests.media import moving_frames, read_png, video_frames, write_frames
+from tests.media import moving_frames, read_png, video_frames, write_frames, write_video
 from tests.test_scenes import smooth_then_grainy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +65,13 @@ def test_an_encoder_that_fails_reports_ffmpegs_reason():
     assert "Permission denied" in message and "pervfi-test.mp4" in message and "\n" not in message
 
 
+def test_an_unreadable_video_gives_ffmpegs_reason(capsys, tmp_path):
+    clip = write_video(tmp_path / "clip.mp4", moving_frames(6, 24, 32))  # its index (moov) comes last
+    clip.write_bytes(clip.read_bytes()[:2000])
+    line = one_error(*cli(capsys, "-m", METHOD, "-data", clip, "-s", tmp_path / "out"))
+    assert line == f"error: cannot read video {clip}: moov atom not found"
+
+
 @pytest.mark.parametrize("codec, crf, ok", [("libx264", 51, True), ("libx264", 52, False),
                                             ("libvpx-vp9", 63, True)])
 def test_crf_range_follows_the_codec(capsys, tmp_path, seq, codec, crf, ok):
@@ -74,7 +81,7 @@ def test_crf_range_follows_the_codec(capsys, tmp_path, seq, codec, crf, ok):
         return
     line = one_error(*cli(capsys, "-m", METHOD, "-data", seq, "-s", tmp_path / "out", "--codec", codec,
                           "--crf", crf))
-    assert "--crf 52" in line and "0..51" in line
+    assert "crf 52 is out of range for libx264: use 0..51" in line
 
 
 # 13.5: a truncated video: what decodes is interpolated, with one warning giving the counts
@@ -173,11 +180,12 @@ def test_two_methods_into_one_folder_keep_their_own_frames(capsys, tmp_path, seq
     assert len(list((out / "seq-farneback+splat-frames").iterdir())) == 7
 
 
-@pytest.mark.parametrize("where", ["same", "inside"])
+@pytest.mark.parametrize("where", ["same", "inside", "above"])
 def test_output_folder_in_the_input_is_refused(capsys, tmp_path, seq, where):
-    save = seq.parent if where == "same" else seq.parent / "out"
+    data, save = {"same": (seq.parent, seq.parent), "inside": (seq.parent, seq.parent / "out"),
+                  "above": (seq, seq.parent)}[where]  # above: -s in/ would put seq's outputs into in/seq/
     before = sorted(seq.parent.rglob("*"))
-    line = one_error(*cli(capsys, "-m", METHOD, "-data", seq.parent, "-s", save))
+    line = one_error(*cli(capsys, "-m", METHOD, "-data", data, "-s", save))
     assert "inside the input" in line and str(save) in line
     assert sorted(seq.parent.rglob("*")) == before
 
@@ -242,8 +250,8 @@ def test_png_frames_never_delete_a_users_files(capsys, tmp_path, seq):
     notes = out / f"seq-{METHOD}-frames" / "notes.txt"
     notes.write_text("mine")
     legacy = write_frames(out / "frames", moving_frames(1, 8, 8))[0]  # where older versions wrote frames
-    line = one_error(*cli(capsys, "-m", METHOD, "-data", seq, "-s", tmp_path / "out", "--png"))
-    assert "did not write (notes.txt)" in line
+    status, lines = cli(capsys, "-m", METHOD, "-data", seq, "-s", tmp_path / "out", "--png")
+    assert status == 2 and len(lines) == 1 and "did not write (notes.txt)" in lines[0], lines  # before the models
     assert notes.read_text() == "mine" and read_png(mine).shape == (8, 8, 3)
     assert sorted(p.name for p in out.iterdir()) == ["frames", f"seq-{METHOD}-frames"]  # nothing half-written
     notes.unlink()

@@ -15,6 +15,7 @@ import torch
 from pervfi.errors import OutputError
 from pervfi.evaluate import evaluate, measure_cost
 from pervfi.evaluate.__main__ import main
+from pervfi.evaluate.cost import cost_table
 from pervfi.evaluate.contenders import ModelMethod
 from pervfi.generators import build_generator
 from pervfi.interpolator import Interpolator
@@ -134,11 +135,44 @@ def test_bad_input_prints_one_line_and_exits_2(tmp_path: Path, capsys, argv: lis
     assert err.strip().startswith("error:") and message in err and err.strip().count("\n") == 0
 
 
-def test_a_bad_scale_is_refused_by_the_argument_parser(capsys) -> None:
+@pytest.mark.parametrize("argv, message", [
+    (["--dataset", "sequence", "--root", ".", "--scale", "3"], "argument --scale: invalid choice: 3"),
+    (["--speed", "--runs", "0"], "argument --runs: must be at least 1, got 0"),  # was a traceback
+    (["--speed", "--runs", "two"], "argument --runs: expected a whole number, got 'two'"),
+])
+def test_bad_options_are_refused_by_the_argument_parser(capsys, argv: list[str], message: str) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["-m", "average", "--dataset", "sequence", "--root", ".", "--scale", "3"])
+        main(["-m", "average", *argv])
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and "--scale" in err and err.strip().count("\n") == 0
+    assert exit_info.value.code == 2 and message in err and err.strip().count("\n") == 0
+
+
+def test_the_checkpoint_folder_is_ckpt_dir_as_elsewhere_and_checkpoints_still_works(capsys) -> None:
+    from pervfi.evaluate.__main__ import build_parser
+
+    assert build_parser().parse_args(["-m", "average", "--ckpt-dir", "a"]).ckpt_dir == "a"
+    assert build_parser().parse_args(["-m", "average", "--checkpoints", "b"]).ckpt_dir == "b"
+    assert build_parser().parse_args(["-m", "average"]).ckpt_dir == "checkpoints"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    help_text = capsys.readouterr().out
+    assert "--ckpt-dir" in help_text and "--checkpoints" not in help_text
+
+
+def test_log_lines_are_plain_like_the_tools(tmp_path: Path, capsys) -> None:
+    _write_sequence(tmp_path / "data" / "clip", 3)
+    code, _, err = _run_cli(capsys, "-m", "average", "--dataset", "sequence", "--root", str(tmp_path / "data"),
+                            "--metrics", "psnr")
+    assert code == 0
+    assert "no --out: the scores were not kept; add --out DIR to keep them and resume" in err.splitlines()
+    assert "INFO" not in err and "pervfi.evaluate" not in err
+
+
+def test_metrics_may_be_one_comma_separated_string(tmp_path: Path) -> None:
+    _write_sequence(tmp_path / "data" / "clip", 3)
+    for metrics in ("psnr,ssim,ie", ["psnr", "ssim", "ie"], " PSNR, ssim ,ie"):
+        summary = evaluate("average", "sequence", tmp_path / "data", metrics=metrics, progress=False)
+        assert [name for name in ("psnr", "ssim", "ie", "lpips") if name in summary] == ["psnr", "ssim", "ie"]
 
 
 def _triplets_view(folder: Path) -> Path:
@@ -192,6 +226,18 @@ def test_cost_of_a_baseline(capsys) -> None:
     assert code == 0 and "| repeat | cpu | 512×512 | 0.00 M |" in out
 
 
+def test_the_cost_of_dis_splat_says_why_its_flops_are_zero(capsys) -> None:
+    cost = measure_cost("dis+splat", device="cpu", size=64, runs=1, warmup=0)
+    assert cost["parameters"] == 0 and cost["flops"] == 0
+    table = cost_table(cost)
+    assert "| dis+splat | cpu | 64×64 | 0.00 M | 0.0 G |" in table
+    assert table.splitlines()[-1] == (
+        "FLOPs: PyTorch's counter counts matrix products and convolutions only, and for dis+splat its flow"
+        " estimator runs outside PyTorch (DIS and Farnebäck in OpenCV) and its generator has no learned layers"
+        " (splat warps, splats and blends element-wise), so that work is not in the figure.")
+    assert "FLOPs:" not in cost_table(measure_cost("average", device="cpu", size=64, runs=1, warmup=0))
+
+
 def test_cost_of_a_pipeline_counts_its_parameters_and_flops() -> None:
     generator = build_generator("vb")
     method = ModelMethod("zero+vb", Interpolator(ZeroFlow(), generator, device="cpu"))
@@ -234,7 +280,7 @@ def test_a_registered_method_runs_from_its_checkpoints(tmp_path: Path, capsys, c
                                                       noise: str) -> None:
     _write_sequence(tmp_path / "data" / "clip", 5, width=64, height=48)
     code, out, err = _run_cli(capsys, "-m", "raft+pervfi", "--dataset", "sequence", "--root", str(tmp_path / "data"),
-                              "--checkpoints", str(checkpoints), "--no-download", "--noise", noise,
+                              "--ckpt-dir", str(checkpoints), "--no-download", "--noise", noise,
                               "--metrics", "psnr,ssim", "--out", str(tmp_path / "out"))
     assert code == 0, err
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())

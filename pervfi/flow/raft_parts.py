@@ -112,55 +112,78 @@ def correlation_volume(fmap0: Tensor, fmap1: Tensor) -> Tensor:
     """All-pairs dot products / sqrt(C): B×(H·W)×H×W, source pixels first."""
     batch, channels, height, width = fmap0.shape
     corr = torch.matmul(fmap0.flatten(2).transpose(1, 2), fmap1.flatten(2))
-    return (corr / math.sqrt(channels)).view(batch, height * width, height, width)
-
-
-def bidirectional_volume(fmap0: Tensor, fmap1: Tensor) -> Tensor:
-    """The volumes img0→img1 and img1→img0 as one 2B×(H·W)×H×W tensor, built in place:
-    the forward dot products are written into the first half and the second half is their
-    transpose, so the peak is the two volumes and no copy of them."""
-    batch, channels, height, width = fmap0.shape
-    pixels = height * width
-    volume = fmap0.new_empty(2 * batch, pixels, pixels)
-    forward, reverse = volume[:batch], volume[batch:]
-    torch.matmul(fmap0.flatten(2).transpose(1, 2), fmap1.flatten(2), out=forward)
-    forward.div_(math.sqrt(channels))
-    reverse.copy_(forward.transpose(1, 2))
-    return volume.view(2 * batch, pixels, height, width)
+    return corr.div_(math.sqrt(channels)).view(batch, height * width, height, width)
 
 
 class CorrelationPyramid:
     """The correlation volume pooled over the target image, indexed around a flow each iteration.
 
-    Built once per image pair (not stored between calls), looked up every iteration.
+    Built once per image pair (not stored between calls), looked up every iteration. Each
+    batch row has its own pyramid of N×1×H×W maps (N source pixels). `bidirectional`
+    stores one volume: the reverse direction's maps are strided views of the forward
+    volume (its transpose) and their pooled levels, so both directions cost one volume
+    and two pyramids' pooled levels instead of two volumes.
     """
 
-    def __init__(self, corr: Tensor, levels: int, radius: int) -> None:
-        batch, pixels, height, width = corr.shape
+    def __init__(self, pyramids: list[list[Tensor]], radius: int) -> None:
+        self.pyramids = pyramids
         self.radius = radius
-        level = corr.reshape(batch * pixels, 1, height, width)
-        self.levels = [level]
-        for _ in range(levels - 1):
-            level = F.avg_pool2d(level, 2, stride=2)
-            self.levels.append(level)
         # Built once per pair, so lookups create no small tensors on the device.
-        self.offsets = [window_offsets(radius, *level.shape[-2:], corr) for level in self.levels]
+        self.offsets = [window_offsets(radius, *level.shape[-2:], level) for level in pyramids[0]]
+
+    @classmethod
+    def forward_only(cls, fmap0: Tensor, fmap1: Tensor, levels: int, radius: int) -> "CorrelationPyramid":
+        """img0→img1 for each batch row."""
+        corr = correlation_volume(fmap0, fmap1)
+        return cls([_pooled(row.unsqueeze(1), levels) for row in corr], radius)
+
+    @classmethod
+    def bidirectional(cls, fmap0: Tensor, fmap1: Tensor, levels: int, radius: int) -> "CorrelationPyramid":
+        """img0→img1 for each batch row, then img1→img0 for each, from one volume."""
+        corr = correlation_volume(fmap0, fmap1)
+        height, width = corr.shape[-2:]
+        forward = [_pooled(row.unsqueeze(1), levels) for row in corr]
+        # The reverse maps of row b are corr[b] transposed: viewed H×W×N (img0's pixels
+        # first), they are pooled over H×W without a copy.
+        reverse = [_pooled_pixels_first(row.view(height, width, -1), levels) for row in corr]
+        return cls(forward + reverse, radius)
 
     @property
     def out_channels(self) -> int:
-        return len(self.levels) * (2 * self.radius + 1) ** 2
+        return len(self.offsets) * (2 * self.radius + 1) ** 2
 
     def lookup(self, coords: Tensor) -> Tensor:
         """Correlations in a (2r+1)² window around each target position, per level:
         B×(levels·(2r+1)²)×H×W. As in the official code, the window is flattened with
         the x offset as the major index."""
         batch, _, height, width = coords.shape
-        centres = coords.permute(0, 2, 3, 1).reshape(batch * height * width, 1, 1, 2)
+        centres = coords.permute(0, 2, 3, 1).reshape(batch, height * width, 1, 1, 2)
         windows = []
-        for index, level in enumerate(self.levels):
-            sampled = sample_pixels(level, centres / 2**index, self.offsets[index])
+        for index, offsets in enumerate(self.offsets):
+            sampled = torch.stack([sample_pixels(pyramid[index], centres[row] / 2**index, offsets)
+                                   for row, pyramid in enumerate(self.pyramids)])
             windows.append(sampled.view(batch, height, width, -1))
         return torch.cat(windows, dim=-1).permute(0, 3, 1, 2).contiguous().float()
+
+
+def _pooled(level: Tensor, levels: int) -> list[Tensor]:
+    """`level` and its 2×2 average pools, `levels` maps in all."""
+    pyramid = [level]
+    for _ in range(levels - 1):
+        pyramid.append(F.avg_pool2d(pyramid[-1], 2, stride=2))
+    return pyramid
+
+
+def _pooled_pixels_first(level: Tensor, levels: int) -> list[Tensor]:
+    """`_pooled` for an H×W×N map (N maps stored pixel-interleaved), pooled in that
+    layout (`avg_pool2d` would copy it), returned as N×1×H×W views."""
+    pyramid = [level]
+    for _ in range(levels - 1):
+        previous = pyramid[-1]
+        half_h, half_w = previous.shape[0] // 2, previous.shape[1] // 2
+        even = previous[:2 * half_h, :2 * half_w]  # as avg_pool2d, an odd last row or column is dropped
+        pyramid.append(even.reshape(half_h, 2, half_w, 2, -1).mean((1, 3)))
+    return [level.permute(2, 0, 1).unsqueeze(1) for level in pyramid]
 
 
 def sample_pixels(image: Tensor, coords: Tensor, offsets: Tensor | None = None) -> Tensor:

@@ -25,29 +25,28 @@ def run(args: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run([executable(), "-hide_banner", *args], capture_output=True, text=True, errors="replace")
 
 
-def last_line(text: str) -> str:
-    """ffmpeg's last meaningful message in `text` (its own banner and imageio's frames skipped)."""
-    lines = [line.strip() for line in text.splitlines()
-             if line.strip() and not line.startswith("===") and "ffmpeg version" not in line]
-    return lines[-1] if lines else "ffmpeg failed without a message"
-
-
 def reason(text: str) -> str:
-    """Why ffmpeg failed, from its messages: the line that says why (e.g. "Only VP8 or VP9 or
-    AV1 ... supported for WebM", "...: Permission denied"), not its generic last words."""
-    lines = [_SOURCE.sub("", line).strip() for line in text.splitlines() if line.strip()]
-    specific = [line for line in lines if not _GENERIC.search(line)]
-    return (specific or lines or ["ffmpeg failed without a message"])[0]
+    """Why ffmpeg failed, from its messages (or an imageio error quoting them): the last line
+    before its generic closing words, which says why ("moov atom not found", "Only VP8 or VP9
+    or AV1 ... supported for WebM", "...: Permission denied"); warnings come before it."""
+    own_words, _, quoted = text.rpartition("=== stderr ===")  # imageio's errors: its words, then ffmpeg's
+    for part in (quoted, own_words):
+        lines = [_SOURCE.sub("", line).strip() for line in part.splitlines()]
+        lines = [line for line in lines if line and not _BANNER.match(line)]
+        if lines:
+            return next((line for line in reversed(lines) if not _GENERIC.search(line)), lines[0])
+    return "ffmpeg failed without a message"
 
 
+# ffmpeg's banner: its version, build and library versions.
+_BANNER = re.compile(r"^(ffmpeg version|built with|configuration:|lib\w+\s+\d)")
 # The "[webm @ 0x55d5fa616480] " that starts ffmpeg's messages: who says it, not what.
 _SOURCE = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
-# ffmpeg's closing lines that follow the real reason and say nothing about it.
-_GENERIC = re.compile(r"^(Error (opening output|initializing output|while opening encoder|while filtering|"
-                      r"submitting|writing|closing)|Could not write header|Conversion failed|"
-                      r"Error opening output files|Nothing was written|Terminating thread|"
-                      r"Error sending frames|Task finished)|error code: -?\d+|\(incorrect codec parameters",
-                      re.IGNORECASE)
+# ffmpeg's closing lines, after the real reason, that say nothing about it (or only in general).
+_GENERIC = re.compile(r"^(Error (opening (input|output) files?\b|opening input:|initializing output|while opening "
+                      r"encoder|while filtering|submitting|writing|closing)|Could not write header|"
+                      r"Conversion failed|Nothing was written|Terminating thread|Error sending frames|"
+                      r"Task finished)|error code: -?\d+|\(incorrect codec parameters", re.IGNORECASE)
 
 
 class Encoder:

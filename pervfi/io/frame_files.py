@@ -41,8 +41,9 @@ def image_size(path: Path) -> tuple[int, int]:
         raise InputError(f"cannot read image {path}: {_reason(err)}") from None
 
 
-def read_image(path: Path) -> tuple[np.ndarray, str | None]:
+def read_image(path: str | Path) -> tuple[np.ndarray, str | None]:
     """The frame as H×W×3 uint8 RGB, and a note on what was converted (None if nothing)."""
+    path = Path(path)
     _check_not_empty(path)
     try:
         with Image.open(path) as image:
@@ -62,7 +63,7 @@ def read_image(path: Path) -> tuple[np.ndarray, str | None]:
     return pixels, " ".join(notes) or None
 
 
-def read_frame(path: Path) -> np.ndarray:
+def read_frame(path: str | Path) -> np.ndarray:
     """The frame as H×W×3 uint8 RGB, converted silently where needed."""
     return read_image(path)[0]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterator
 from collections.abc import Sequence as Times
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from .sources import Sequence
 from .tensors import PendingFrame, to_tensor
 from .threads import ReadAhead, WriteBehind
 from .timeline import Timeline
-from .writers import Encoding, FrameFolderWriter, GifWriter, VideoWriter, open_video_writer
+from .writers import Encoding, FrameFolderWriter, GifWriter, OutputPaths, VideoWriter, open_video_writer
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +128,6 @@ class Report:
     replaced: tuple[Path, ...] = ()  # outputs of an earlier run that this one overwrote
 
 
-def output_name(method: str) -> str:
-    """The method as it appears in file names (a custom ``module:callable`` made safe)."""
-    return re.sub(r"[^A-Za-z0-9+._-]", "_", method)
-
-
 def timeline_for(sequence: Sequence, settings: Settings) -> Timeline:
     input_rate = sequence.fps or settings.input_fps or NOMINAL_RATE
     if settings.target_fps is not None:
@@ -168,11 +162,9 @@ class SequenceRun:
         self.sequence = sequence
         self.settings = settings
         self.timeline = timeline_for(sequence, settings)
-        self.folder = save / sequence.name
-        stem = f"{sequence.name}-{output_name(method)}"
-        self.video_path = self.folder / f"{stem}.{settings.encoding.ext}"
-        self.montage_path = self.folder / f"{stem}-montage.{settings.encoding.ext}"
-        self.frames_path = self.folder / f"{stem}-frames"  # named like the video: runs of other methods keep theirs
+        paths = OutputPaths.of(save, sequence.name, method, settings.encoding.ext)
+        self.folder, self.video_path, self.montage_path, self.frames_path = (paths.folder, paths.video,
+                                                                             paths.montage, paths.frames)
         # v00's noise is drawn on the model's device (no copy); a seed repeats it there.
         self.rng = (torch.Generator(device=interpolator.device).manual_seed(settings.seed)
                     if settings.seed is not None else None)

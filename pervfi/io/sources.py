@@ -61,6 +61,7 @@ def discover(*roots: Path) -> list[Sequence]:
 
 
 def _discover_one(root: Path) -> list[Sequence]:
+    """The sequences of one input: a video, a folder of frames, or a folder of both kinds."""
     if not root.exists():
         raise InputError(f"input {root} does not exist")
     if root.is_file():

@@ -55,7 +55,7 @@ def probe_video(path: Path) -> VideoInfo:
     try:
         meta = next(reader)
     except (OSError, RuntimeError, StopIteration) as err:
-        raise InputError(f"cannot read video {path}: {ffmpeg.last_line(str(err))}") from None
+        raise InputError(f"cannot read video {path}: {ffmpeg.reason(str(err))}") from None
     finally:
         reader.close()
     return _info(meta, path)
@@ -74,7 +74,7 @@ def read_video(path: Path) -> Iterator[np.ndarray]:
             yield np.frombuffer(data, dtype=np.uint8).reshape(info.height, info.width, 3)
             count += 1
     except (OSError, RuntimeError, StopIteration) as err:
-        raise InputError(f"cannot read video {path}: {ffmpeg.last_line(str(err))}") from None
+        raise InputError(f"cannot read video {path}: {ffmpeg.reason(str(err))}") from None
     finally:
         reader.close()
     if info.expected_frames > 2 and count < TRUNCATION_SHARE * info.expected_frames:

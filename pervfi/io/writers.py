@@ -7,6 +7,7 @@ looks complete; `abort()` removes what was written.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,9 +24,9 @@ from .gif import encode_gif, warn_if_too_fast
 DEFAULT_CODECS = {"mp4": "libx264", "mkv": "libx264", "mov": "libx264", "webm": "libvpx-vp9", "gif": "gif"}
 # Pixel formats whose chroma is subsampled by two in both directions need even sides.
 EVEN_SIZE_PIX_FMTS = ("yuv420p", "yuvj420p", "yuv420p10le", "nv12")
-# The crf scale of encoders whose scale ends below MAX_CRF (x264 and x265 stop at 51).
-CRF_MAX = {"libx264": 51, "libx264rgb": 51, "libx265": 51}
-MAX_CRF = 63
+# The highest crf of each encoder (ffmpeg itself accepts 63 for x264 and x265, which stop at 51).
+CRF_LIMITS = {"libx264": 51, "libx264rgb": 51, "libx265": 51}
+CRF_LIMIT = 63  # the others (VP8, VP9, AV1)
 # PNG compression: 1 is fast and still lossless.
 PNG_COMPRESSION = 1
 
@@ -46,14 +47,14 @@ class Encoding:
             raise OutputError(f"unknown container {self.ext!r}; choose one of {', '.join(MUXERS)}")
         if self.ext == "gif" and self.video_codec != "gif":
             raise OutputError(f"a GIF is encoded by ffmpeg's gif encoder, not {self.codec!r}; leave out the codec")
-        highest = CRF_MAX.get(self.video_codec, MAX_CRF)
+        highest = CRF_LIMITS.get(self.video_codec, CRF_LIMIT)
         if not 0 <= self.crf <= highest:
-            raise OutputError(f"--crf {self.crf} is out of range for {self.video_codec}: use 0..{highest}")
+            raise OutputError(f"crf {self.crf} is out of range for {self.video_codec}: use 0..{highest}")
         if self.video_codec not in ffmpeg.encoders("V"):
             raise OutputError(f"ffmpeg has no video encoder {self.video_codec!r} (see `ffmpeg -encoders`)")
         if self.pix_fmt not in ffmpeg.output_pixel_formats():
             raise OutputError(f"ffmpeg has no output pixel format {self.pix_fmt!r} (see `ffmpeg -pix_fmts`)")
-        if self.ext != "gif" and (why := ffmpeg.trial_encode(MUXERS[self.ext], tuple(self.output_params()[:-2]))):
+        if self.ext != "gif" and (why := ffmpeg.trial_encode(MUXERS[self.ext], tuple(self.codec_params()))):
             raise OutputError(f"cannot encode {self.ext} with {self.video_codec} ({self.pix_fmt}, crf {self.crf}): {why}")
 
     @property
@@ -64,14 +65,41 @@ class Encoding:
     def holds_audio(self) -> bool:
         return self.ext != "gif"
 
-    def output_params(self) -> list[str]:
-        """ffmpeg's output options: the encoder and its settings, then the muxer (``-f``) last."""
+    def codec_params(self) -> list[str]:
+        """ffmpeg's output options but the muxer: the encoder, its settings, the container's flags."""
         params = ["-c:v", self.video_codec, "-pix_fmt", self.pix_fmt, "-crf", str(self.crf)]
         if self.video_codec in ("libvpx-vp9", "libvpx", "libaom-av1"):
             params += ["-b:v", "0"]  # constant quality for the VPx / AV1 encoders
         if self.ext in ("mp4", "mov"):
             params += ["-movflags", "+faststart"]
-        return [*params, "-f", MUXERS[self.ext]]
+        return params
+
+    def output_params(self) -> list[str]:
+        """ffmpeg's output options: `codec_params`, then the muxer."""
+        return [*self.codec_params(), "-f", MUXERS[self.ext]]
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    """Where one sequence's outputs go: ``<save>/<name>/<name>-<method>.<ext>``, its montage
+    ``...-montage.<ext>`` and its PNG frames ``...-frames/``, all named like the video so runs
+    of several methods or scales into one folder keep apart."""
+
+    folder: Path
+    video: Path
+    montage: Path
+    frames: Path
+
+    @classmethod
+    def of(cls, save: Path, name: str, method: str, ext: str) -> OutputPaths:
+        folder = Path(save) / name
+        stem = f"{name}-{output_name(method)}"
+        return cls(folder, folder / f"{stem}.{ext}", folder / f"{stem}-montage.{ext}", folder / f"{stem}-frames")
+
+
+def output_name(method: str) -> str:
+    """The method as it appears in file names (a custom ``module:callable`` made safe)."""
+    return re.sub(r"[^A-Za-z0-9+._-]", "_", method)
 
 
 def temporary_path(final: Path) -> Path:
@@ -169,14 +197,9 @@ class FrameFolderWriter:
     """
 
     def __init__(self, final: Path) -> None:
+        check_frame_folder(final)
         self.final = final
         self.path = temporary_path(final)
-        if final.exists():
-            strangers = [entry.name for entry in sorted(final.iterdir()) if not is_frame_name(entry)]
-            if strangers or not final.is_dir():
-                culprit = f" ({strangers[0]}{', ...' if len(strangers) > 1 else ''})" if strangers else ""
-                raise OutputError(f"{final} holds files this tool did not write{culprit}; move them or choose "
-                                  "another output folder")
         shutil.rmtree(self.path, ignore_errors=True)  # an interrupted run's leftovers (our name)
         self.path.mkdir(parents=True)
         self.count = 0
@@ -199,6 +222,20 @@ class FrameFolderWriter:
 
     def abort(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def check_frame_folder(final: Path) -> None:
+    """OutputError unless `final` is absent or holds only frames this tool wrote (which a new
+    run may replace): a user's files there are never deleted."""
+    if not final.exists():
+        return
+    if not final.is_dir():
+        raise OutputError(f"{final} is a file, where the PNG frames would go; move it or choose another output folder")
+    strangers = [entry.name for entry in sorted(final.iterdir()) if not is_frame_name(entry)]
+    if strangers:
+        more = ", ..." if len(strangers) > 1 else ""
+        raise OutputError(f"{final} holds files this tool did not write ({strangers[0]}{more}); move them or "
+                          "choose another output folder")
 
 
 def frame_name(index: int) -> str:
