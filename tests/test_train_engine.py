@@ -171,12 +171,16 @@ def test_a_corrupt_frame_or_flow_file_is_named(tmp_path, damaged, capsys, monkey
     assert not train_state.complete_states(tmp_path / "run")
 
 
-def test_a_checkpoint_of_the_wrong_model_and_a_run_folder_in_use(vimeo, tmp_path, capsys) -> None:
+def test_a_checkpoint_of_the_wrong_model_and_a_run_folder_in_use(vimeo, tmp_path, capsys, monkeypatch) -> None:
     vb_file = tmp_path / "vb.pth"
     torch.save(pervfi.build_generator("vb").state_dict(), vb_file)
     assert_one_line(*cli("--config", "v00", "--root", str(vimeo), "--init", str(vb_file), *TINY, capsys=capsys),
                     str(vb_file), "does not fit model 'v00'")
-    vb_run = run("vb", config(vimeo, tmp_path / "vb-run", "train.stop_after=1"))
+    monkeypatch.setattr("pervfi.train.engine.imagenet_perceptual_loss", TinyPerceptual)  # no VGG19 download
+    vb_run = tmp_path / "vb-run"
+    assert cli("--config", "vb", "--root", str(vimeo), "--out", str(vb_run), *TINY, "train.stop_after=1",
+               capsys=capsys) == (0, "")  # a run through the command line; --quiet: nothing on stderr
+    assert train_state.generator_file(vb_run / "model", "vb").is_file()
     assert_one_line(*cli("--config", "v00", "--root", str(vimeo), "--out", str(vb_run), "--resume", "latest",
                          *TINY, capsys=capsys), "model 'vb', not 'v00'")
     before = weights(vb_run)  # a new run into a used folder would mix two runs' states and logs
