@@ -17,7 +17,7 @@ Checkpoints
     DEFAULT_CHECKPOINT_DIR
 Frames, videos and the streaming pipeline
     list_frames, natural_key, read_frame, read_image, to_tensor, to_uint8, Padder
-    discover_sequences, Sequence, Settings, Encoding, SequenceRun, Report,
+    discover_sequences, Sequence, Settings, Encoding, SequenceRun, Span, Report,
     output_frame_count, output_video_rate, encode_gif
     SCENE_CUT_MODES, CONTAINERS, DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD,
     check_cut_threshold, check_duplicate_threshold, ffmpeg_executable
@@ -58,6 +58,7 @@ _LAZY = {
     "Sequence": ("io.sources", "Sequence"),
     "Settings": ("io.pipeline", "Settings"),
     "SequenceRun": ("io.pipeline", "SequenceRun"),
+    "Span": ("io.pipeline", "Span"),
     "Report": ("io.pipeline", "Report"),
     "output_frame_count": ("io.pipeline", "output_frame_count"),
     "output_video_rate": ("io.pipeline", "video_rate"),

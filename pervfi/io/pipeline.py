@@ -7,10 +7,12 @@ pair's output times share them), and every output frame is written once to each 
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from collections.abc import Sequence as Times
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -80,6 +82,35 @@ class Settings:
                 raise ValueError(f"{name} must be positive, got {value}")
 
 
+@dataclass(frozen=True)
+class Span:
+    """A segment of a sequence: source frames `start`..`stop` (inclusive), its output the
+    frames at times from frame `start` up to frame `stop` (exclusive), or to the end of the
+    output when `stop` is None. Consecutive spans share their boundary frame, so each pair
+    is interpolated by exactly one of them; output frames keep their numbers in the whole."""
+
+    start: int = 0
+    stop: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or (self.stop is not None and self.stop <= self.start):
+            raise ValueError(f"a span needs 0 <= start < stop, got {self.start}..{self.stop}")
+
+    @property
+    def is_whole(self) -> bool:
+        return self.start == 0 and self.stop is None
+
+
+WHOLE = Span()
+
+
+def noise_seed(seed: int, output_index: int) -> int:
+    """The seed of the noise for the output frames that start at `output_index`: fixed by
+    the run's seed and the frame's number, so a split run draws what a whole run draws."""
+    digest = hashlib.blake2b(f"pervfi-noise:{seed}:{output_index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % 2**63
+
+
 @dataclass
 class _Key:
     """A source frame that starts an interval: its index, pixels, tensor and thumbnail."""
@@ -145,19 +176,25 @@ def video_rate(sequence: Sequence, settings: Settings) -> Fraction:
 
 
 class SequenceRun:
-    """Interpolates one sequence into ``<save>/<name>/``; nothing looks finished until it is."""
+    """Interpolates one sequence into ``<save>/<name>/``; nothing looks finished until it is.
+
+    With a `span`, only that segment: its video (without audio) and PNG frames (numbered
+    as in the whole output) go to ``<save>/<name>/`` for the caller to join. `on_frame`,
+    when given, is called after each output frame instead of showing a progress bar.
+    """
 
     def __init__(self, interpolator: FrameInterpolator, sequence: Sequence, save: Path, method: str,
-                 settings: Settings) -> None:
+                 settings: Settings, span: Span = WHOLE, on_frame: Callable[[], None] | None = None) -> None:
         self.interpolator = interpolator
         self.sequence = sequence
         self.settings = settings
+        self.span = span
+        self.on_frame = on_frame
         self.timeline = timeline_for(sequence, settings)
         self.folder = save / sequence.name
         stem = f"{sequence.name}-{output_name(method)}"
         self.video_path = self.folder / f"{stem}.{settings.encoding.ext}"
         self.montage_path = self.folder / f"{stem}-montage.{settings.encoding.ext}"
-        self.rng = torch.Generator().manual_seed(settings.seed) if settings.seed is not None else None
         self.report = Report(video=self.video_path, frames_written=0)
 
     def run(self) -> Report:
@@ -170,7 +207,7 @@ class SequenceRun:
         try:
             self._open(sinks, rate)
             self._stream(sinks)
-            self._finish(sinks, rate)
+            self._finish(sinks)
         except BaseException:
             sinks.abort()
             raise
@@ -182,18 +219,22 @@ class SequenceRun:
         if self.settings.montage:
             sinks.montage = open_video_writer(self.montage_path, 2 * width, height, rate, encoding)
         if self.settings.png:
-            sinks.frames = FrameFolderWriter(self.folder / "frames")
+            first = self._output_index(self.timeline.source_time(self.span.start))
+            sinks.frames = FrameFolderWriter(self.folder / "frames", first=first)
 
     def _stream(self, sinks: _Sinks) -> None:
         total = self.timeline.output_count(self.sequence.frame_count)
-        progress = tqdm(total=total, unit="frame", desc=self.sequence.name, disable=self.settings.quiet,
+        quiet = self.settings.quiet or self.on_frame is not None or not self.span.is_whole
+        progress = tqdm(total=total, unit="frame", desc=self.sequence.name, disable=quiet,
                         dynamic_ncols=True, leave=False)
         writer = WriteBehind(lambda item: self._write(sinks, *item), WRITE_BEHIND)
-        reader = ReadAhead(self.sequence.frames(), READ_AHEAD)
+        reader = ReadAhead(self.sequence.frames(self.span.start, self.span.stop), READ_AHEAD)
         try:
             for held, frame in self._outputs(reader):
                 writer.put((held, frame))
                 progress.update()
+                if self.on_frame is not None:
+                    self.on_frame()
         except BaseException:
             writer.close(check=False)  # the error already on its way (or Ctrl-C) is the one to report
             raise
@@ -216,7 +257,7 @@ class SequenceRun:
         track = self.settings.scene_cut != "off" or self.settings.dedup
         previous: _Key | None = None
         last_index = -1
-        for index, frame in enumerate(frames):
+        for index, frame in enumerate(frames, start=self.span.start):
             last_index = index
             thumb = thumbnail(frame) if track else None
             if previous is not None and self.settings.dedup and is_duplicate(
@@ -229,6 +270,10 @@ class SequenceRun:
             previous = key
         if last_index < 1:
             raise InputError(f"{self.sequence.path} holds {last_index + 1} frame; interpolation needs at least two")
+        if self.span.stop is not None:
+            if last_index != self.span.stop:
+                raise InputError(f"{self.sequence.path} ends at frame {last_index}, before frame {self.span.stop}")
+            return  # the next span starts with this frame
         end = self.timeline.end(last_index + 1)
         for _ in self.timeline.times(self.timeline.source_time(previous.index), end):
             yield previous.frame, previous.frame
@@ -250,13 +295,27 @@ class SequenceRun:
         elif cut:  # blend: a cross-fade
             frames = [to_uint8(torch.lerp(start.tensor, stop.tensor, t)) for t in fractions]
         else:
-            preds = self.interpolator.interpolate_times(start.tensor, stop.tensor, fractions, rng=self.rng)
+            first = next(time for time in times if time != t0)
+            preds = self.interpolator.interpolate_times(start.tensor, stop.tensor, fractions,
+                                                        rng=self._rng(self._output_index(first)))
             frames = [to_uint8(pred) for pred in preds]
         for frame in frames:
             yield start.frame, frame
 
-    def _finish(self, sinks: _Sinks, rate: Fraction) -> None:
-        keep_audio = self._keeps_audio(rate)
+    def _output_index(self, time: Fraction) -> int:
+        """The number of the output frame at `time` (or of the first one after it)."""
+        return math.ceil(time * self.timeline.output_rate)
+
+    def _rng(self, output_index: int) -> torch.Generator | None:
+        """The noise source of the interpolation call whose first frame is `output_index`,
+        on the model's device (None without a seed: fresh noise)."""
+        if self.settings.seed is None:
+            return None
+        generator = torch.Generator(device=self.interpolator.device)
+        return generator.manual_seed(noise_seed(self.settings.seed, output_index))
+
+    def _finish(self, sinks: _Sinks) -> None:
+        keep_audio = self.span.is_whole and keeps_audio(self.sequence, self.settings)
         for writer in (sinks.video, sinks.montage):
             if writer is None:
                 continue
@@ -269,12 +328,15 @@ class SequenceRun:
         if sinks.frames is not None:
             sinks.frames.finish()
 
-    def _keeps_audio(self, rate: Fraction) -> bool:
-        """Whether the source's audio goes into the output (only when the duration is kept)."""
-        if not self.settings.encoding.holds_audio or not self.sequence.is_video or not has_audio(self.sequence.path):
-            return False
-        if self.settings.target_fps is None and rate != self.timeline.output_rate:
-            log.warning("%s: audio left out: -fps %s changes the duration (the source plays at %s × %d = %s)",
-                        self.sequence.name, rate, self.sequence.fps, self.settings.scale, self.timeline.output_rate)
-            return False
-        return True
+
+
+def keeps_audio(sequence: Sequence, settings: Settings) -> bool:
+    """Whether the source's audio goes into the output (only when the duration is kept)."""
+    if not settings.encoding.holds_audio or not sequence.is_video or not has_audio(sequence.path):
+        return False
+    rate, timeline = video_rate(sequence, settings), timeline_for(sequence, settings)
+    if settings.target_fps is None and rate != timeline.output_rate:
+        log.warning("%s: audio left out: -fps %s changes the duration (the source plays at %s × %d = %s)",
+                    sequence.name, rate, sequence.fps, settings.scale, timeline.output_rate)
+        return False
+    return True

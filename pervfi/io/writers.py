@@ -159,15 +159,15 @@ def open_video_writer(final: Path, width: int, height: int, fps: Fraction,
 
 
 class FrameFolderWriter:
-    """Writes frames as ``00000000.png``, ``00000001.png``, ... into a temporary folder that
-    `finish()` renames to `final` (replacing an older folder of that name)."""
+    """Writes frames as ``00000000.png``, ``00000001.png``, ... (numbered from `first`) into
+    a temporary folder that `finish()` renames to `final` (replacing an older folder of that name)."""
 
-    def __init__(self, final: Path) -> None:
+    def __init__(self, final: Path, first: int = 0) -> None:
         self.final = final
         self.path = temporary_path(final)
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.mkdir(parents=True)
-        self.count = 0
+        self.count = first
 
     def write(self, frame: np.ndarray) -> None:
         target = self.path / f"{self.count:08d}.png"
