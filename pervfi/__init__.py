@@ -18,7 +18,10 @@ Checkpoints
 Frames, videos and the streaming pipeline
     list_frames, natural_key, read_frame, read_image, to_tensor, to_uint8, Padder
     discover_sequences, Sequence, Settings, Encoding, SequenceRun, Span, Report,
-    output_frame_count, output_video_rate, encode_gif
+    output_frame_count, output_video_rate, encode_gif, span_outputs, keeps_audio, output_name,
+    mux_audio, classify_frames, pair_is_cut
+Many devices and machines
+    run_parallel                 segments of the sequences on several devices, ranks or shards
     SCENE_CUT_MODES, CONTAINERS, DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD,
     check_cut_threshold, check_duplicate_threshold, ffmpeg_executable
 Errors
@@ -59,6 +62,13 @@ _LAZY = {
     "Settings": ("io.pipeline", "Settings"),
     "SequenceRun": ("io.pipeline", "SequenceRun"),
     "Span": ("io.pipeline", "Span"),
+    "span_outputs": ("io.pipeline", "span_outputs"),
+    "keeps_audio": ("io.pipeline", "keeps_audio"),
+    "output_name": ("io.pipeline", "output_name"),
+    "mux_audio": ("io.audio", "mux_audio"),
+    "classify_frames": ("io.pipeline", "classify_frames"),
+    "pair_is_cut": ("io.pipeline", "pair_is_cut"),
+    "run_parallel": ("parallel", "run_parallel"),
     "Report": ("io.pipeline", "Report"),
     "output_frame_count": ("io.pipeline", "output_frame_count"),
     "output_video_rate": ("io.pipeline", "video_rate"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 from fractions import Fraction
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from . import (CONTAINERS, DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, SCENE_CUT_MODES, Encoding,
                Interpolator, OutputError, PerVFIError, SequenceRun, Settings, check_cut_threshold,
-               check_duplicate_threshold, discover_sequences, parse_method, registry, resolve_device)
+               check_duplicate_threshold, discover_sequences, parse_method, registry, resolve_device,
+               run_parallel, Report, Sequence)
 from .console import EXIT_INTERRUPTED, EXIT_USAGE, ArgumentParser, configure_logging
 
 log = logging.getLogger("pervfi")
@@ -118,7 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--codec", help="ffmpeg video encoder (default: libx264; libvpx-vp9 for webm)")
     output.add_argument("--crf", type=_bounded(int, 0, 63), default=18, help="constant quality (default: %(default)s)")
     output.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (default: %(default)s)")
+    many = parser.add_argument_group("many devices and machines (also under torchrun)")
+    many.add_argument("--devices", help="one worker process per device: cuda:0,cuda:1, all (every GPU) or cpu,cpu")
+    many.add_argument("--shard", metavar="I/N", help="a job-array task: write the I-th of N shares of the segments")
+    many.add_argument("--merge", action="store_true", help="join the segments the shards wrote (and the audio)")
+    many.add_argument("--segment-frames", type=_bounded(int, 2), default=500,
+                      help="source frames per segment; scene cuts may end one earlier (default: %(default)s)")
     return parser
+
+
+def _parallel(args: argparse.Namespace) -> bool:
+    """Whether the run is split into segments: --devices, --shard, --merge or torchrun's ranks."""
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    return args.devices is not None or args.shard is not None or args.merge or world > 1
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -159,19 +173,28 @@ def run(args: argparse.Namespace) -> None:
             generator_options["heat"] = args.heat
         else:
             log.warning("--heat applies to the v00 generator (pervfi); %s draws no noise", method.generator)
-    interpolator = Interpolator.from_method(method.name, checkpoint_dir=str(args.ckpt_dir), device=device,
-                                            generator_options=generator_options, flow_scale=args.flow_scale,
-                                            tile=args.tile)
+    model = {"method": method.name, "checkpoint_dir": str(args.ckpt_dir), "generator_options": generator_options,
+             "flow_scale": args.flow_scale, "tile": args.tile}
+    if _parallel(args):
+        for sequence, report in run_parallel(sequences, args.save, args.method, settings, model, args.devices,
+                                             args.shard, args.merge, args.segment_frames, args.device):
+            _summarize(sequence, report, settings)
+        return
+    interpolator = Interpolator.from_method(**model, device=device)
     log.info("%s on %s: %d sequence(s)", args.method, interpolator.device, len(sequences))
     for sequence in sequences:
-        report = SequenceRun(interpolator, sequence, args.save, args.method, settings).run()
-        extra = []
-        if settings.scene_cut != "off":
-            extra.append(f"{report.scene_cuts} scene cut(s)")
-        if settings.dedup:
-            extra.append(f"{report.duplicates} duplicate(s) replaced")
-        log.info("%s: %d frames -> %s%s", sequence.name, report.frames_written, report.video,
-                 f" ({', '.join(extra)})" if extra else "")
+        _summarize(sequence, SequenceRun(interpolator, sequence, args.save, args.method, settings).run(), settings)
+
+
+def _summarize(sequence: Sequence, report: Report, settings: Settings) -> None:
+    """The summary line of one sequence."""
+    extra = []
+    if settings.scene_cut != "off":
+        extra.append(f"{report.scene_cuts} scene cut(s)")
+    if settings.dedup:
+        extra.append(f"{report.duplicates} duplicate(s) replaced")
+    log.info("%s: %d frames -> %s%s", sequence.name, report.frames_written, report.video,
+             f" ({', '.join(extra)})" if extra else "")
 
 
 def main(argv: list[str] | None = None) -> int:

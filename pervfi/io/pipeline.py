@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Sequence as Times
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -162,6 +162,16 @@ def output_frame_count(sequence: Sequence, settings: Settings) -> int:
     return timeline_for(sequence, settings).output_count(sequence.frame_count)
 
 
+def span_outputs(sequence: Sequence, settings: Settings, span: Span, frame_count: int | None = None) -> range:
+    """The numbers of the output frames that `span` writes (`frame_count`: the source's
+    exact length, when known better than the header's)."""
+    timeline = timeline_for(sequence, settings)
+    count = sequence.frame_count if frame_count is None else frame_count
+    stop = timeline.source_time(span.stop) if span.stop is not None else timeline.end(count)
+    first = math.ceil(timeline.source_time(span.start) * timeline.output_rate)
+    return range(first, math.ceil(stop * timeline.output_rate))
+
+
 def video_rate(sequence: Sequence, settings: Settings) -> Fraction:
     """The output video's frame rate."""
     if settings.target_fps is not None:
@@ -173,6 +183,26 @@ def video_rate(sequence: Sequence, settings: Settings) -> Fraction:
     if settings.input_fps is not None:
         return settings.input_fps * settings.scale
     return Fraction(10)
+
+
+def classify_frames(frames: Iterable[np.ndarray], settings: Settings,
+                    start: int = 0) -> Iterator[tuple[int, np.ndarray, Thumbnail | None, bool]]:
+    """(index, frame, thumbnail, is_key) for each frame: key frames start intervals; with
+    `dedup`, a frame that duplicates the last key frame is not one. Thumbnails are made only
+    when scene cuts or duplicates are looked for."""
+    track = settings.scene_cut != "off" or settings.dedup
+    last_key: Thumbnail | None = None
+    for index, frame in enumerate(frames, start=start):
+        thumb = thumbnail(frame) if track else None
+        duplicate = index > start and settings.dedup and is_duplicate(last_key, thumb, settings.duplicate_threshold)
+        if not duplicate:
+            last_key = thumb
+        yield index, frame, thumb, not duplicate
+
+
+def pair_is_cut(settings: Settings, a: Thumbnail | None, b: Thumbnail | None) -> bool:
+    """Whether the key frames `a`, `b` lie across a scene cut that the settings act on."""
+    return settings.scene_cut != "off" and is_scene_cut(a, b, settings.cut_threshold)
 
 
 class SequenceRun:
@@ -219,7 +249,7 @@ class SequenceRun:
         if self.settings.montage:
             sinks.montage = open_video_writer(self.montage_path, 2 * width, height, rate, encoding)
         if self.settings.png:
-            first = self._output_index(self.timeline.source_time(self.span.start))
+            first = span_outputs(self.sequence, self.settings, self.span).start
             sinks.frames = FrameFolderWriter(self.folder / "frames", first=first)
 
     def _stream(self, sinks: _Sinks) -> None:
@@ -254,14 +284,11 @@ class SequenceRun:
 
     def _outputs(self, frames: ReadAhead) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(held input frame, output frame) pairs in output order."""
-        track = self.settings.scene_cut != "off" or self.settings.dedup
         previous: _Key | None = None
         last_index = -1
-        for index, frame in enumerate(frames, start=self.span.start):
+        for index, frame, thumb, is_key in classify_frames(frames, self.settings, self.span.start):
             last_index = index
-            thumb = thumbnail(frame) if track else None
-            if previous is not None and self.settings.dedup and is_duplicate(
-                    previous.thumb, thumb, self.settings.duplicate_threshold):
+            if not is_key:
                 self.report.duplicates += 1
                 continue
             key = _Key(index, frame, to_tensor(frame, self.interpolator.device), thumb)
@@ -283,7 +310,7 @@ class SequenceRun:
         t0, t1 = self.timeline.source_time(start.index), self.timeline.source_time(stop.index)
         times = self.timeline.times(t0, t1)
         fractions = [float((time - t0) / (t1 - t0)) for time in times if time != t0]
-        cut = self.settings.scene_cut != "off" and is_scene_cut(start.thumb, stop.thumb, self.settings.cut_threshold)
+        cut = pair_is_cut(self.settings, start.thumb, stop.thumb)
         if cut:
             self.report.scene_cuts += 1
         if times and times[0] == t0:
@@ -297,14 +324,10 @@ class SequenceRun:
         else:
             first = next(time for time in times if time != t0)
             preds = self.interpolator.interpolate_times(start.tensor, stop.tensor, fractions,
-                                                        rng=self._rng(self._output_index(first)))
+                                                        rng=self._rng(int(first * self.timeline.output_rate)))
             frames = [to_uint8(pred) for pred in preds]
         for frame in frames:
             yield start.frame, frame
-
-    def _output_index(self, time: Fraction) -> int:
-        """The number of the output frame at `time` (or of the first one after it)."""
-        return math.ceil(time * self.timeline.output_rate)
 
     def _rng(self, output_index: int) -> torch.Generator | None:
         """The noise source of the interpolation call whose first frame is `output_index`,
