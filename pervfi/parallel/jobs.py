@@ -54,13 +54,13 @@ class Segment:
 
 def job_key(sequence: Sequence, settings: Settings, model: dict[str, Any], segment_frames: int) -> str:
     """A digest of everything that decides the segments' content."""
-    stat = sequence.path.stat()
+    files = sequence.frame_files or (sequence.path,)
     fields = {
         "model": model,
         "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "quiet"},
         "segment_frames": segment_frames,
-        "source": [str(sequence.path.resolve()), stat.st_size, stat.st_mtime_ns, sequence.frame_count,
-                   [f.name for f in sequence.frame_files]],
+        "source": [str(sequence.path.resolve()), sequence.frame_count,
+                   [(path.name, path.stat().st_size, path.stat().st_mtime_ns) for path in files]],
     }
     text = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()

@@ -46,14 +46,23 @@ def scan(sequence: Sequence, settings: Settings) -> SequenceScan:
 
 
 def segments(found: SequenceScan, length: int) -> list[Span]:
-    """Spans of about `length` source frames: a span ends at a scene cut once it holds half
-    of that, and at the next key frame once it holds all of it."""
+    """Spans of about `length` source frames: each ends at the scene cut nearest to that
+    length if one lies between half and one and a half of it, else at the first key frame
+    at that length. The last span takes the rest (at least one pair)."""
     if length < 1:
         raise ValueError(f"segment length must be at least 1, got {length}")
+    last = found.keys[-1]
+    cuts = sorted(found.cuts)
     bounds = [0]
-    for index in found.keys[1:-1]:
-        held = index - bounds[-1]
-        if held >= length or (index in found.cuts and 2 * held >= length):
-            bounds.append(index)
-    spans = [Span(start, stop) for start, stop in zip(bounds, bounds[1:])]
-    return spans + [Span(bounds[-1])]
+    while True:
+        start = bounds[-1]
+        target = start + length
+        near = [cut for cut in cuts if start + length / 2 <= cut <= start + 1.5 * length and cut < last]
+        if near:
+            bounds.append(min(near, key=lambda cut: (abs(cut - target), cut)))
+            continue
+        even = next((key for key in found.keys if key >= target), last)
+        if even >= last:
+            break
+        bounds.append(even)
+    return [Span(start, stop) for start, stop in zip(bounds, bounds[1:])] + [Span(bounds[-1])]
