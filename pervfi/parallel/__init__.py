@@ -108,7 +108,7 @@ def _run_share(share: Share, segments: list[Segment], model: dict[str, Any], met
     if not todo:
         return
     interpolator = Interpolator.from_method(**model, device=target, download=False)
-    stats = DeviceStats(str(target))
+    stats = DeviceStats(f"{target} (share {share.index}/{share.count})" if share.count > 1 else str(target))
     for segment in todo:
         started = time.perf_counter()
         try:
