@@ -47,7 +47,8 @@ def run_parallel(sequences: list[Sequence], save: Path, method: str, settings: S
     if not merge:
         spec = parse_method(model["method"])
         require_checkpoints([(spec.flow, "flow"), (spec.generator, "generator")], model["checkpoint_dir"])
-    by_sequence = [(sequence, _segments(sequence, save, settings, model, segment_frames)) for sequence in sequences]
+    by_sequence = [(sequence, _segments(sequence, save, settings, model, segment_frames, merge))
+                   for sequence in sequences]
     segments = [segment for _, found in by_sequence for segment in found]
     if merge:
         return _join(by_sequence, save, method, settings)
@@ -68,9 +69,13 @@ def run_parallel(sequences: list[Sequence], save: Path, method: str, settings: S
     return _join(by_sequence, save, method, settings)
 
 
-def _segments(sequence: Sequence, save: Path, settings: Settings, model: dict[str, Any],
-              segment_frames: int) -> list[Segment]:
+def _segments(sequence: Sequence, save: Path, settings: Settings, model: dict[str, Any], segment_frames: int,
+              merge: bool) -> list[Segment]:
+    """The sequence's segments; with `merge`, only those a shard has planned (same settings)."""
     job = job_folder(save, sequence, job_key(sequence, settings, model, segment_frames))
+    if merge and not (job / "plan.json").is_file():
+        raise PerVFIError(f"nothing to merge for {sequence.name}: no segments in {job} (run the shards first, "
+                          "with the same input, method and settings)")
     return plan_segments(sequence, settings, job, segment_frames)
 
 
