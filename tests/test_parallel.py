@@ -152,8 +152,8 @@ def _workers(parent: int) -> list[int]:
 def test_a_killed_worker_stops_the_run_and_a_rerun_resumes(tmp_path, ckpt_dir):
     write_frames(tmp_path / "in" / "seq", moving_frames(30, 32, 48))  # 15 segments of 2 pairs
     out = tmp_path / "out"
-    command = [sys.executable, "infer_video.py", "-m", "dis+splat", "-data", tmp_path / "in",
-               "-s", out, "--png", "--devices", "cpu,cpu", "--segment-frames", "2", "--ckpt-dir", ckpt_dir]
+    job = ["-m", "dis+splat", "-data", tmp_path / "in", "-s", out, "--png", "--segment-frames", "2"]
+    command = [sys.executable, "infer_video.py", *job, "--devices", "cpu,cpu", "--ckpt-dir", ckpt_dir]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(list(map(str, command)), cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     try:
@@ -176,8 +176,7 @@ def test_a_killed_worker_stops_the_run_and_a_rerun_resumes(tmp_path, ckpt_dir):
     done = len(list(out.glob("seq/.parallel-*/seg-*")))
     assert 1 <= done < 15
 
-    rerun = [*map(str, command[2:-4]), "--devices", "cpu"]  # the same job on one worker
-    result = run_cli(ckpt_dir, *rerun, "--segment-frames", "2")
+    result = run_cli(ckpt_dir, *job, "--devices", "cpu")  # the same job, on one worker
     assert result.returncode == 0, result.stderr
     assert f"{done} of 15 segment(s) already done; {15 - done} to go" in result.stderr
     assert len(list((out / "seq" / "frames").iterdir())) == 59
