@@ -82,11 +82,11 @@ def assert_same_output(expected: Path, got: Path, method: str) -> None:
     """Same PNG frames; videos of the same frame count and duration; the same audio."""
     assert not list(got.rglob(".*")), f"temporary files left: {list(got.rglob('.*'))}"
     for name in ("cuts", "market"):
-        pngs = sorted((expected / name / "frames").iterdir())
-        assert [p.name for p in pngs] == sorted(p.name for p in (got / name / "frames").iterdir())
+        frames = f"{name}/{name}-{method}-frames"
+        pngs = sorted((expected / frames).iterdir())
+        assert [p.name for p in pngs] == sorted(p.name for p in (got / frames).iterdir())
         for path in pngs:
-            np.testing.assert_array_equal(read_png(got / name / "frames" / path.name), read_png(path),
-                                          err_msg=f"{name}/{path.name}")
+            np.testing.assert_array_equal(read_png(got / frames / path.name), read_png(path), err_msg=f"{frames}/{path.name}")
         video = f"{name}/{name}-{method}.mp4"
         _, frames_expected = video_frames(expected / video)
         _, frames_got = video_frames(got / video)
@@ -126,7 +126,7 @@ def test_shards_then_merge_write_the_one_process_output(tmp_path, data, ckpt_dir
     command = ["-m", *method, "-data", data, "-s", tmp_path, "--png", *SPLIT]
     result = run_cli(ckpt_dir, *command, "--shard", "1/2")
     assert result.returncode == 0, result.stderr
-    assert not list(tmp_path.glob("*/*.mp4")) and not list(tmp_path.glob("*/frames"))
+    assert not list(tmp_path.glob("*/*.mp4")) and not list(tmp_path.glob("*/*-frames"))
     early = run_cli(ckpt_dir, *command, "--merge")  # shard 0 has not run yet
     assert early.returncode == 2 and "not done yet" in early.stderr.strip().splitlines()[-1]
     for args in (["--shard", "0/2"], ["--merge"]):
@@ -171,7 +171,7 @@ def test_a_killed_worker_stops_the_run_and_a_rerun_resumes(tmp_path, ckpt_dir):
     assert process.returncode == 2, stderr
     assert re.fullmatch(r"error: (segment \d+ of seq \(frames \d+-(\d+|end)\)|a worker) on cpu \(worker \d\): "
                         r"the worker process was killed by signal 9", lines[-1]), stderr
-    assert not list(out.glob("seq/*.mp4")) and not (out / "seq" / "frames").exists()
+    assert not list(out.glob("seq/*.mp4")) and not list(out.glob("seq/*-frames"))
     assert not list(out.glob("seq/.parallel-*/.seg-*.partial"))
     done = len(list(out.glob("seq/.parallel-*/seg-*")))
     assert 1 <= done < 15
@@ -179,7 +179,7 @@ def test_a_killed_worker_stops_the_run_and_a_rerun_resumes(tmp_path, ckpt_dir):
     result = run_cli(ckpt_dir, *job, "--devices", "cpu")  # the same job, on one worker
     assert result.returncode == 0, result.stderr
     assert f"{done} of 15 segment(s) already done; {15 - done} to go" in result.stderr
-    assert len(list((out / "seq" / "frames").iterdir())) == 59
+    assert len(list((out / "seq" / "seq-dis+splat-frames").iterdir())) == 59
 
 
 def test_a_corrupt_frame_names_its_segment(tmp_path, ckpt_dir):

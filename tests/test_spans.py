@@ -15,7 +15,7 @@ from tests.media import moving_frames, read_png, write_frames, write_video
 
 
 def _pngs(save: Path, name: str) -> dict[str, np.ndarray]:
-    return {path.name: read_png(path) for path in list_frames(save / name / "frames")}
+    return {path.name: read_png(path) for path in list_frames(save / name / f"{name}-m-frames")}
 
 
 def _run(interpolator, sequence, save: Path, settings: Settings, spans: list[Span]) -> dict[str, np.ndarray]:

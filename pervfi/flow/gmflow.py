@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops import Padder, coords_grid
+from ..ops import Padder, coords_grid, float32_island
 from .base import FlowEstimator, check_pair
-from .gmflow_transformer import FeatureFlowAttention, FeatureTransformer, add_window_position
+from .gmflow_transformer import FeatureFlowAttention, FeatureTransformer, add_window_position, global_attention
 from .raft_parts import DOWNSAMPLE, Encoder, convex_upsample
 
 # ImageNet statistics, which GMFlow normalises its input with.
@@ -58,7 +57,7 @@ class GMFlow(FlowEstimator):
         if height == 0 or width == 0:
             raise ValueError(f"expected frames of at least 1×1 pixels, got {height}×{width}")
         padder = Padder(height, width, multiple=DOWNSAMPLE * self.attn_splits, mode="center")
-        with torch.autocast(device_type=img0.device.type, enabled=False):
+        with float32_island(img0.device.type):
             img0, img1 = padder.apply(img0.float(), img1.float())
             mean = torch.tensor(IMAGENET_MEAN, device=img0.device).view(1, 3, 1, 1)
             std = torch.tensor(IMAGENET_STD, device=img0.device).view(1, 3, 1, 1)
@@ -66,30 +65,25 @@ class GMFlow(FlowEstimator):
             feature0, feature1 = (add_window_position(f, self.attn_splits) for f in features.chunk(2))
             feature0, feature1 = self.transformer(feature0, feature1, self.attn_splits)
 
-            correlation = _correlation(feature0, feature1)
-            sources, correlations = [feature0], [correlation]
+            sources, targets = [feature0], [feature1]
             if bidirectional:
                 sources.append(feature1)
-                correlations.append(correlation.transpose(1, 2))
+                targets.append(feature0)
             source = torch.cat(sources)
-            flow = _soft_argmax_flow(torch.cat(correlations), *feature0.shape[-2:])
+            flow = _soft_argmax_flow(source, torch.cat(targets))
             flow = self.feature_flow_attn(source, flow)
             mask = self.upsampler(torch.cat([flow, source], 1))
             return list(padder.crop(convex_upsample(flow, mask))[0].chunk(len(sources)))
 
 
-def _correlation(feature0: Tensor, feature1: Tensor) -> Tensor:
-    """All-pairs similarity, B×(H·W)×(H·W), rows: pixels of frame 0."""
-    c = feature0.shape[1]
-    return torch.matmul(feature0.flatten(2).transpose(1, 2), feature1.flatten(2)) / c**0.5
-
-
-def _soft_argmax_flow(correlation: Tensor, height: int, width: int) -> Tensor:
-    """Expected matching position under the softmax of each row, minus the pixel's own."""
-    batch = correlation.shape[0]
-    grid = coords_grid(batch, height, width, correlation.device, correlation.dtype)
+def _soft_argmax_flow(source: Tensor, target: Tensor) -> Tensor:
+    """Global matching: each source pixel's expected position under the softmax of its
+    similarities (dot products / √C) with all target pixels, minus its own position. The
+    all-pairs similarities are never stored (fused attention, row block by row block)."""
+    batch, _, height, width = source.shape
+    grid = coords_grid(batch, height, width, source.device, source.dtype)
     positions = grid.flatten(2).transpose(1, 2)  # B×(H·W)×2
-    matched = torch.matmul(F.softmax(correlation, dim=-1), positions)
+    matched = global_attention(source.flatten(2).transpose(1, 2), target.flatten(2).transpose(1, 2), positions)
     return matched.transpose(1, 2).reshape(batch, 2, height, width) - grid
 
 

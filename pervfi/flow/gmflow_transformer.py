@@ -6,7 +6,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+# Fused attention kernels want value widths that are multiples of 8.
+VALUE_MULTIPLE = 8
 
 
 def split_windows(x: Tensor, splits: int) -> Tensor:
@@ -167,6 +171,14 @@ class FeatureFlowAttention(nn.Module):
         # As in the official code, the key projects the projected query (an equivalent
         # parametrisation that the checkpoints were trained with).
         key = self.k_proj(query)
-        prob = torch.softmax(torch.matmul(query, key.transpose(1, 2)) / math.sqrt(c), dim=-1)
-        out = torch.matmul(prob, flow.flatten(2).transpose(1, 2))
+        out = global_attention(query, key, flow.flatten(2).transpose(1, 2))
         return out.transpose(1, 2).reshape(b, 2, h, w)
+
+
+def global_attention(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
+    """softmax(query · keyᵀ / √C) · value for B×N×C queries and keys and B×N×D values,
+    without the N×N matrix in memory (fused attention; the value is zero-padded to a
+    width the fused kernels take)."""
+    width = value.shape[-1]
+    padded = F.pad(value, (0, -width % VALUE_MULTIPLE))
+    return F.scaled_dot_product_attention(query, key, padded.to(query.dtype))[..., :width]

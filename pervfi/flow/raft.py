@@ -15,9 +15,7 @@ from .raft_parts import (
     UpdateBlock,
     bilinear_upsample8,
     convex_upsample,
-    correlation_volume,
     initial_coords,
-    reverse_volume,
 )
 
 CORR_LEVELS = 4
@@ -59,19 +57,19 @@ class RAFT(FlowEstimator):
         check_pair(img0, img1)
         padder, (img0, img1) = self._pad(img0, img1)
         fmap0, fmap1 = self._features(torch.cat([img0, img1])).chunk(2)
-        corr = correlation_volume(fmap0, fmap1)
-        flow = self._refine(img0, CorrelationPyramid(corr, CORR_LEVELS, self.corr_radius))
+        pyramid = CorrelationPyramid.forward_only(fmap0, fmap1, CORR_LEVELS, self.corr_radius)
+        flow = self._refine(img0, pyramid)
         return padder.crop(flow)[0]
 
     def estimate_bidirectional(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
         """Both directions from one feature pass; the reverse correlation volume is the
-        forward one transposed, and both directions refine as one batch."""
+        forward one transposed (a view of it, see `CorrelationPyramid.bidirectional`), and
+        both directions refine as one batch."""
         check_pair(img0, img1)
         padder, (img0, img1) = self._pad(img0, img1)
         fmap0, fmap1 = self._features(torch.cat([img0, img1])).chunk(2)
-        corr = correlation_volume(fmap0, fmap1)
-        corr = torch.cat([corr, reverse_volume(corr, *fmap0.shape[-2:])])
-        flows = self._refine(torch.cat([img0, img1]), CorrelationPyramid(corr, CORR_LEVELS, self.corr_radius))
+        pyramid = CorrelationPyramid.bidirectional(fmap0, fmap1, CORR_LEVELS, self.corr_radius)
+        flows = self._refine(torch.cat([img0, img1]), pyramid)
         flow01, flow10 = padder.crop(flows)[0].chunk(2)
         return flow01, flow10
 

@@ -112,63 +112,102 @@ def correlation_volume(fmap0: Tensor, fmap1: Tensor) -> Tensor:
     """All-pairs dot products / sqrt(C): B×(H·W)×H×W, source pixels first."""
     batch, channels, height, width = fmap0.shape
     corr = torch.matmul(fmap0.flatten(2).transpose(1, 2), fmap1.flatten(2))
-    return (corr / math.sqrt(channels)).view(batch, height * width, height, width)
-
-
-def reverse_volume(corr: Tensor, height: int, width: int) -> Tensor:
-    """The volume img1→img0 from img0→img1's: the same dot products, transposed."""
-    batch = corr.shape[0]
-    flat = corr.view(batch, height * width, height * width).transpose(1, 2)
-    return flat.reshape(batch, height * width, height, width)
+    return corr.div_(math.sqrt(channels)).view(batch, height * width, height, width)
 
 
 class CorrelationPyramid:
     """The correlation volume pooled over the target image, indexed around a flow each iteration.
 
-    Built once per image pair (not stored between calls), looked up every iteration.
+    Built once per image pair (not stored between calls), looked up every iteration. Each
+    batch row has its own pyramid of N×1×H×W maps (N source pixels). `bidirectional`
+    stores one volume: the reverse direction's maps are strided views of the forward
+    volume (its transpose) and their pooled levels, so both directions cost one volume
+    and two pyramids' pooled levels instead of two volumes.
     """
 
-    def __init__(self, corr: Tensor, levels: int, radius: int) -> None:
-        batch, pixels, height, width = corr.shape
+    def __init__(self, pyramids: list[list[Tensor]], radius: int) -> None:
+        self.pyramids = pyramids
         self.radius = radius
-        level = corr.reshape(batch * pixels, 1, height, width)
-        self.levels = [level]
-        for _ in range(levels - 1):
-            level = F.avg_pool2d(level, 2, stride=2)
-            self.levels.append(level)
+        # Built once per pair, so lookups create no small tensors on the device.
+        self.offsets = [window_offsets(radius, *level.shape[-2:], level) for level in pyramids[0]]
+
+    @classmethod
+    def forward_only(cls, fmap0: Tensor, fmap1: Tensor, levels: int, radius: int) -> "CorrelationPyramid":
+        """img0→img1 for each batch row."""
+        corr = correlation_volume(fmap0, fmap1)
+        return cls([_pooled(row.unsqueeze(1), levels) for row in corr], radius)
+
+    @classmethod
+    def bidirectional(cls, fmap0: Tensor, fmap1: Tensor, levels: int, radius: int) -> "CorrelationPyramid":
+        """img0→img1 for each batch row, then img1→img0 for each, from one volume."""
+        corr = correlation_volume(fmap0, fmap1)
+        height, width = corr.shape[-2:]
+        forward = [_pooled(row.unsqueeze(1), levels) for row in corr]
+        # The reverse maps of row b are corr[b] transposed: viewed H×W×N (img0's pixels
+        # first), they are pooled over H×W without a copy.
+        reverse = [_pooled_pixels_first(row.view(height, width, -1), levels) for row in corr]
+        return cls(forward + reverse, radius)
 
     @property
     def out_channels(self) -> int:
-        return len(self.levels) * (2 * self.radius + 1) ** 2
+        return len(self.offsets) * (2 * self.radius + 1) ** 2
 
     def lookup(self, coords: Tensor) -> Tensor:
         """Correlations in a (2r+1)² window around each target position, per level:
         B×(levels·(2r+1)²)×H×W. As in the official code, the window is flattened with
         the x offset as the major index."""
         batch, _, height, width = coords.shape
-        r = self.radius
-        offsets = torch.arange(-r, r + 1, device=coords.device, dtype=coords.dtype)
-        # delta[i, j] = (offset_i, offset_j) added to (x, y): x varies along i.
-        delta = torch.stack(torch.meshgrid(offsets, offsets, indexing="ij"), dim=-1).view(1, 2 * r + 1, 2 * r + 1, 2)
-        centres = coords.permute(0, 2, 3, 1).reshape(batch * height * width, 1, 1, 2)
+        centres = coords.permute(0, 2, 3, 1).reshape(batch, height * width, 1, 1, 2)
         windows = []
-        for index, level in enumerate(self.levels):
-            sampled = sample_pixels(level, centres / 2**index + delta)
+        for index, offsets in enumerate(self.offsets):
+            sampled = torch.stack([sample_pixels(pyramid[index], centres[row] / 2**index, offsets)
+                                   for row, pyramid in enumerate(self.pyramids)])
             windows.append(sampled.view(batch, height, width, -1))
         return torch.cat(windows, dim=-1).permute(0, 3, 1, 2).contiguous().float()
 
 
-def sample_pixels(image: Tensor, coords: Tensor) -> Tensor:
-    """Bilinear samples of `image` at pixel coordinates (x, y), zeros outside.
+def _pooled(level: Tensor, levels: int) -> list[Tensor]:
+    """`level` and its 2×2 average pools, `levels` maps in all."""
+    pyramid = [level]
+    for _ in range(levels - 1):
+        pyramid.append(F.avg_pool2d(pyramid[-1], 2, stride=2))
+    return pyramid
+
+
+def _pooled_pixels_first(level: Tensor, levels: int) -> list[Tensor]:
+    """`_pooled` for an H×W×N map (N maps stored pixel-interleaved), pooled in that
+    layout (`avg_pool2d` would copy it), returned as N×1×H×W views."""
+    pyramid = [level]
+    for _ in range(levels - 1):
+        previous = pyramid[-1]
+        half_h, half_w = previous.shape[0] // 2, previous.shape[1] // 2
+        even = previous[:2 * half_h, :2 * half_w]  # as avg_pool2d, an odd last row or column is dropped
+        pyramid.append(even.reshape(half_h, 2, half_w, 2, -1).mean((1, 3)))
+    return [level.permute(2, 0, 1).unsqueeze(1) for level in pyramid]
+
+
+def sample_pixels(image: Tensor, coords: Tensor, offsets: Tensor | None = None) -> Tensor:
+    """Bilinear samples of `image` at pixel coordinates (x, y), zeros outside; with
+    `offsets` (normalised, see `window_offsets`), at those offsets around each point.
 
     Pixel p maps to (2p + 1) / size − 1 with align_corners=False: the same points as the
     official 2p / (size − 1) − 1 with align_corners=True, but defined for one-pixel maps
-    too (where the official formula divides by zero).
+    too (where the official formula divides by zero). The normalisation uses plain
+    numbers, so no tensor is created on the device per call.
     """
     height, width = image.shape[-2:]
-    scale = torch.tensor([2.0 / width, 2.0 / height], device=coords.device, dtype=coords.dtype)
-    grid = (coords * 2 + 1) * (scale / 2) - 1
+    x, y = coords.unbind(-1)
+    grid = torch.stack([(2 * x + 1) / width - 1, (2 * y + 1) / height - 1], dim=-1)
+    if offsets is not None:
+        grid = grid + offsets
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def window_offsets(radius: int, height: int, width: int, like: Tensor) -> Tensor:
+    """The integer offsets (dx, dy) in [−r, r]² of a lookup window on an H×W map, in the
+    normalised units of `sample_pixels`: (2r+1)×(2r+1)×2, dx varying along the first axis."""
+    steps = torch.arange(-radius, radius + 1, device=like.device, dtype=torch.float32)
+    return torch.stack(torch.meshgrid(steps * (2 / width), steps * (2 / height), indexing="ij"), dim=-1)
 
 
 class MotionEncoder(nn.Module):

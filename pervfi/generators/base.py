@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from ..ops import Region
 from .deformable_alignment import DeformableAlign
-from .feature_pyramid import FeaturePyramid
+from .feature_pyramid import FeaturePyramid, PairFeatures
 from .encoder import PYRAMID_CHANNELS
 from .msfusion import MultiscaleFuse
 from .soft_binary_masks import AttentionMerge
@@ -15,7 +15,7 @@ from .soft_binary_masks import AttentionMerge
 SIZE_MULTIPLE = 8
 
 
-def check_inputs(img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float) -> None:
+def check_inputs(img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float | None) -> None:
     """Raise ValueError with both values when the inputs do not fit the generators."""
     if img0.dim() != 4 or img0.shape[1] != 3 or img1.shape != img0.shape:
         raise ValueError(f"expected two B×3×H×W images of one shape, got {tuple(img0.shape)} and {tuple(img1.shape)}")
@@ -26,7 +26,7 @@ def check_inputs(img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, tim
     for name, flow in (("flow01", flow01), ("flow10", flow10)):
         if tuple(flow.shape) != expected:
             raise ValueError(f"expected {name} of shape {expected}, got {tuple(flow.shape)}")
-    if not 0.0 < time < 1.0:
+    if time is not None and not 0.0 < time < 1.0:
         raise ValueError(f"expected time strictly between 0 and 1, got {time}")
 
 
@@ -46,23 +46,42 @@ class PerVFIGenerator(nn.Module):
         self.attentionMerge = AttentionMerge(dilate_size=dilate_size)
         self.multiscaleFuse = MultiscaleFuse(PYRAMID_CHANNELS)
 
-    def condition(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor,
-                  time: float) -> tuple[list[Tensor], list[Tensor]]:
-        """Decoder conditions (fine to coarse) and the soft masks (coarse to fine).
+    def encode_pair(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor) -> PairFeatures:
+        """The per-pair step (no time yet): both frames' pyramids and splatting metrics.
 
         Images are RGB in [0, 1]; the networks see them in [-1, 1].
         """
-        check_inputs(img0, img1, flow01, flow10, time)
-        features, holes, flow_t1 = self.featurePyramid(img0 * 2 - 1, img1 * 2 - 1, flow01, flow10, time)
+        check_inputs(img0, img1, flow01, flow10, None)
+        return self.featurePyramid.encode(img0 * 2 - 1, img1 * 2 - 1, flow01, flow10)
+
+    def condition_at(self, pair: PairFeatures, time: float | Tensor,
+                     mask_noise: list[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
+        """The per-time step up to the decoder: conditions (fine to coarse) and soft masks
+        (coarse to fine). `time` is a number or a B×1×1×1 tensor, one time per pair row.
+        `mask_noise`: see `AttentionMerge` (training adds noise to the masks)."""
+        features, holes, flow_t1 = self.featurePyramid.at_time(pair, time)
         aligned = self.deformableAlign(features, holes, flow_t1)
-        warped0 = [pair[0] for pair in features]
-        blended, soft_masks = self.attentionMerge(warped0, aligned, holes)
+        warped0 = [level[0] for level in features]
+        blended, soft_masks = self.attentionMerge(warped0, aligned, holes, mask_noise)
         return self.multiscaleFuse(blended), soft_masks
+
+    def condition(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float,
+                  mask_noise: list[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
+        """Decoder conditions (fine to coarse) and the soft masks (coarse to fine)."""
+        check_inputs(img0, img1, flow01, flow10, time)
+        return self.condition_at(self.encode_pair(img0, img1, flow01, flow10), time, mask_noise)
 
     def decode(self, conds: list[Tensor], zs: list[Tensor] | None, rng: torch.Generator | None,
                region: Region | None) -> Tensor:
         """The frame in [-1, 1] space from the conditions; subclasses implement it."""
         raise NotImplementedError
+
+    def interpolate_at(self, pair: PairFeatures, time: float | Tensor, zs: list[Tensor] | None = None,
+                       rng: torch.Generator | None = None, region: Region | None = None) -> Tensor:
+        """The per-time step: the frame at `time` (a number or one time per row, B×1×1×1)
+        from `encode_pair`'s result, before clamping, B×3×H×W in [0, 1] space."""
+        conds, _ = self.condition_at(pair, time)
+        return (self.decode(conds, zs, rng, region) + 1) / 2
 
     def interpolate(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float = 0.5,
                     zs: list[Tensor] | None = None, return_soft_masks: bool = False,

@@ -58,8 +58,17 @@ def conv_spatial_mean(conv: nn.Conv2d, x: Tensor) -> Tensor:
     return mean if conv.bias is None else mean + conv.bias
 
 
+# Training adds U(-MASK_NOISE, MASK_NOISE) to every soft mask (the reference's rand_bias).
+MASK_NOISE = 0.005
+
+
 class AttentionMerge(nn.Module):
-    """Blends the two feature pyramids with soft-binary masks, coarse to fine."""
+    """Blends the two feature pyramids with soft-binary masks, coarse to fine.
+
+    The masks get additive noise: `mask_noise` (three tensors, coarse to fine, the masks'
+    shapes) when given, else U(-0.005, 0.005) drawn in training mode and none in inference.
+    The noisy mask is the one that blends and the one returned.
+    """
 
     def __init__(self, dilate_size: int = 9) -> None:
         super().__init__()
@@ -67,12 +76,19 @@ class AttentionMerge(nn.Module):
         for i in range(2, -1, -1):
             self.softbinary[str(i)] = SoftBinary(PYRAMID_CHANNELS[i], dilate_size)
 
-    def forward(self, features0: list[Tensor], features1: list[Tensor],
-                holes: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+    def forward(self, features0: list[Tensor], features1: list[Tensor], holes: list[Tensor],
+                mask_noise: list[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
         """Blended features fine to coarse, and the soft masks coarse to fine."""
         blended, masks = [], []
         for i in range(2, -1, -1):
             mask = self.softbinary[str(i)](holes[i], features0[i], features1[i])
+            if mask_noise is not None:
+                noise = mask_noise[len(masks)]
+                if noise.shape != mask.shape:
+                    raise ValueError(f"expected mask noise of shape {tuple(mask.shape)}, got {tuple(noise.shape)}")
+                mask = mask + noise.to(mask)
+            elif self.training:
+                mask = mask + (torch.rand_like(mask) * 2 - 1) * MASK_NOISE
             masks.append(mask)
             blended.insert(0, features0[i] * (1 - mask) + features1[i] * mask)
         return blended, masks

@@ -11,7 +11,6 @@ import hashlib
 import logging
 import math
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Sequence as Times
 from dataclasses import dataclass, field
@@ -26,12 +25,13 @@ from tqdm import tqdm
 
 from ..errors import InputError, OutputError
 from .audio import has_audio, mux_audio
-from .scenes import DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, Thumbnail, is_duplicate, is_scene_cut, thumbnail
+from .scenes import (DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, SCENE_CUT_MODES, Thumbnail, is_duplicate,
+                     is_scene_cut, thumbnail)
 from .sources import Sequence
-from .tensors import to_tensor, to_uint8
+from .tensors import PendingFrame, to_tensor
 from .threads import ReadAhead, WriteBehind
 from .timeline import Timeline
-from .writers import Encoding, FrameFolderWriter, GifWriter, VideoWriter, open_video_writer
+from .writers import Encoding, FrameFolderWriter, GifWriter, OutputPaths, VideoWriter, open_video_writer
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +39,18 @@ READ_AHEAD = 4  # decoded frames waiting for the model
 WRITE_BEHIND = 8  # output frames waiting for the encoder
 # Rate assumed for frame folders when none is given: only ratios of times matter there.
 NOMINAL_RATE = Fraction(1)
-SCENE_CUT_MODES = ("repeat", "blend", "off")
 
 
 class FrameInterpolator(Protocol):
-    """What the pipeline needs of a model (`pervfi.Interpolator` is one): its device, and the
-    frames at several times between two 1×3×H×W frames in [0, 1], the noise drawn from `rng`."""
+    """What the pipeline needs of a model (`pervfi.Interpolator` is one): its device, how
+    many pairs it takes at once, and the frames at several times between each of several
+    pairs of 1×3×H×W frames in [0, 1], the noise drawn from `rng`."""
 
     device: torch.device
+    batch: int
 
-    def interpolate_times(self, img0: Tensor, img1: Tensor, times: Times[float],
-                          rng: torch.Generator | None = None) -> list[Tensor]:
+    def interpolate_pairs(self, pairs: Times[tuple[Tensor, Tensor, Times[float]]],
+                          rng: torch.Generator | None = None) -> list[list[Tensor]]:
         ...
 
 
@@ -122,6 +123,17 @@ class _Key:
 
 
 @dataclass
+class _Planned:
+    """An interval's output frames: those ready now, then those the model is still to make
+    (a pair and its times), all shown beside the interval's first source frame."""
+
+    held: np.ndarray
+    ready: list[np.ndarray | PendingFrame]
+    pair: tuple[Tensor, Tensor, list[float]] | None = None
+    rngs: list[torch.Generator | None] = field(default_factory=list)  # v00's noise, one per frame of `pair`
+
+
+@dataclass
 class _Sinks:
     """Where output frames go: the video, and optionally the montage and the PNG folder."""
 
@@ -137,17 +149,15 @@ class _Sinks:
 
 @dataclass
 class Report:
-    """What happened to one sequence."""
+    """What happened to one sequence: where its outputs are, and what was found on the way."""
 
     video: Path
     frames_written: int
     scene_cuts: int = 0
     duplicates: int = 0
-
-
-def output_name(method: str) -> str:
-    """The method as it appears in file names (a custom ``module:callable`` made safe)."""
-    return re.sub(r"[^A-Za-z0-9+._-]", "_", method)
+    montage: Path | None = None
+    frames: Path | None = None  # the folder of PNG frames
+    replaced: tuple[Path, ...] = ()  # outputs of an earlier run that this one overwrote
 
 
 def timeline_for(sequence: Sequence, settings: Settings) -> Timeline:
@@ -221,17 +231,21 @@ class SequenceRun:
         self.span = span
         self.on_frame = on_frame
         self.timeline = timeline_for(sequence, settings)
-        self.folder = save / sequence.name
-        stem = f"{sequence.name}-{output_name(method)}"
-        self.video_path = self.folder / f"{stem}.{settings.encoding.ext}"
-        self.montage_path = self.folder / f"{stem}-montage.{settings.encoding.ext}"
-        self.report = Report(video=self.video_path, frames_written=0)
+        paths = OutputPaths.of(save, sequence.name, method, settings.encoding.ext)
+        self.folder, self.video_path, self.montage_path, self.frames_path = (paths.folder, paths.video,
+                                                                             paths.montage, paths.frames)
+        self.report = Report(video=self.video_path, frames_written=0,
+                             montage=self.montage_path if settings.montage else None,
+                             frames=self.frames_path if settings.png else None)
 
     def run(self) -> Report:
+        created = not self.folder.exists()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise OutputError(f"cannot create output folder {self.folder}: {err.strerror}") from None
+        outputs = (self.report.video, self.report.montage, self.report.frames)
+        self.report.replaced = tuple(path for path in outputs if path is not None and path.exists())
         rate = video_rate(self.sequence, self.settings)
         sinks = _Sinks()
         try:
@@ -240,6 +254,8 @@ class SequenceRun:
             self._finish(sinks)
         except BaseException:
             sinks.abort()
+            if created and not any(self.folder.iterdir()):
+                self.folder.rmdir()  # no empty folder left looking like a result
             raise
         return self.report
 
@@ -250,7 +266,7 @@ class SequenceRun:
             sinks.montage = open_video_writer(self.montage_path, 2 * width, height, rate, encoding)
         if self.settings.png:
             first = span_outputs(self.sequence, self.settings, self.span).start
-            sinks.frames = FrameFolderWriter(self.folder / "frames", first=first)
+            sinks.frames = FrameFolderWriter(self.frames_path, first=first)
 
     def _stream(self, sinks: _Sinks) -> None:
         total = self.timeline.output_count(self.sequence.frame_count)
@@ -274,7 +290,9 @@ class SequenceRun:
             reader.close()
             progress.close()
 
-    def _write(self, sinks: _Sinks, held: np.ndarray, frame: np.ndarray) -> None:
+    def _write(self, sinks: _Sinks, held: np.ndarray, frame: np.ndarray | PendingFrame) -> None:
+        if isinstance(frame, PendingFrame):  # wait here, in the writer's thread, for the download
+            frame = frame.array()
         sinks.video.write(frame)
         if sinks.montage is not None:
             sinks.montage.write(np.concatenate([held, frame], axis=1))
@@ -282,10 +300,12 @@ class SequenceRun:
             sinks.frames.write(frame)
         self.report.frames_written += 1
 
-    def _outputs(self, frames: ReadAhead) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(held input frame, output frame) pairs in output order."""
+    def _outputs(self, frames: ReadAhead) -> Iterator[tuple[np.ndarray, np.ndarray | PendingFrame]]:
+        """(held input frame, output frame) pairs in output order. Intervals wait until
+        `batch` of them need the model, which then makes their frames in one call."""
         previous: _Key | None = None
         last_index = -1
+        planned: list[_Planned] = []
         for index, frame, thumb, is_key in classify_frames(frames, self.settings, self.span.start):
             last_index = index
             if not is_key:
@@ -293,8 +313,11 @@ class SequenceRun:
                 continue
             key = _Key(index, frame, to_tensor(frame, self.interpolator.device), thumb)
             if previous is not None:
-                yield from self._interval(previous, key)
+                planned.append(self._plan(previous, key))
+                if sum(item.pair is not None for item in planned) >= self.interpolator.batch:
+                    yield from self._flush(planned)
             previous = key
+        yield from self._flush(planned)
         if last_index < 1:
             raise InputError(f"{self.sequence.path} holds {last_index + 1} frame; interpolation needs at least two")
         if self.span.stop is not None:
@@ -305,33 +328,43 @@ class SequenceRun:
         for _ in self.timeline.times(self.timeline.source_time(previous.index), end):
             yield previous.frame, previous.frame
 
-    def _interval(self, start: _Key, stop: _Key) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Output frames at the times in [start, stop)."""
+    def _plan(self, start: _Key, stop: _Key) -> _Planned:
+        """The output frames at the times in [start, stop)."""
         t0, t1 = self.timeline.source_time(start.index), self.timeline.source_time(stop.index)
         times = self.timeline.times(t0, t1)
         fractions = [float((time - t0) / (t1 - t0)) for time in times if time != t0]
         cut = pair_is_cut(self.settings, start.thumb, stop.thumb)
         if cut:
             self.report.scene_cuts += 1
-        if times and times[0] == t0:
-            yield start.frame, start.frame
+        planned = _Planned(start.frame, [start.frame] if times and times[0] == t0 else [])
         if not fractions:
-            return
+            return planned
         if cut and self.settings.scene_cut == "repeat":
-            frames = [start.frame] * len(fractions)
+            planned.ready += [start.frame] * len(fractions)
         elif cut:  # blend: a cross-fade
-            frames = [to_uint8(torch.lerp(start.tensor, stop.tensor, t)) for t in fractions]
+            planned.ready += [PendingFrame(torch.lerp(start.tensor, stop.tensor, t)) for t in fractions]
         else:
-            first = next(time for time in times if time != t0)
-            preds = self.interpolator.interpolate_times(start.tensor, stop.tensor, fractions,
-                                                        rng=self._rng(int(first * self.timeline.output_rate)))
-            frames = [to_uint8(pred) for pred in preds]
-        for frame in frames:
-            yield start.frame, frame
+            first = next(index for index, time in enumerate(times) if time != t0)
+            numbers = [int(time * self.timeline.output_rate) for time in times[first:]]
+            planned.pair = (start.tensor, stop.tensor, fractions)
+            planned.rngs = [self._rng(number) for number in numbers]
+        return planned
+
+    def _flush(self, planned: list[_Planned]) -> Iterator[tuple[np.ndarray, np.ndarray | PendingFrame]]:
+        """The frames of the planned intervals, in order, the model's made in one call."""
+        pairs = [item.pair for item in planned if item.pair is not None]
+        rngs = [rng for item in planned if item.pair is not None for rng in item.rngs]
+        seeded = self.settings.seed is not None
+        made = iter(self.interpolator.interpolate_pairs(pairs, rng=rngs if seeded else None) if pairs else [])
+        for item in planned:
+            frames = item.ready + ([PendingFrame(pred) for pred in next(made)] if item.pair is not None else [])
+            for frame in frames:
+                yield item.held, frame
+        planned.clear()
 
     def _rng(self, output_index: int) -> torch.Generator | None:
-        """The noise source of the interpolation call whose first frame is `output_index`,
-        on the model's device (None without a seed: fresh noise)."""
+        """The noise source of output frame `output_index`, on the model's device (None
+        without a seed: fresh noise)."""
         if self.settings.seed is None:
             return None
         generator = torch.Generator(device=self.interpolator.device)

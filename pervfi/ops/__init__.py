@@ -1,17 +1,24 @@
 """Tensor operations shared by the flow estimators and generators (imports nothing else of ours)."""
+from .distributed import channel_mean_std
 from .padding import Padder
+from .precision import PRECISIONS, autocast, float32_island, precision_dtype
 from .region import Region
 from .resample import resize, resize_flow, upsample2x, upsample2x_corners
 from .splat import SplatResult, forward_splat, softsplat
 from .warp import backward_warp, coords_grid
 
 __all__ = [
+    "PRECISIONS",
     "Padder",
     "Region",
     "SplatResult",
+    "autocast",
     "backward_warp",
+    "channel_mean_std",
     "coords_grid",
+    "float32_island",
     "forward_splat",
+    "precision_dtype",
     "resize",
     "resize_flow",
     "softsplat",

@@ -13,6 +13,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from .precision import float32_island
+
 # The reference adds this to the splatted weight before dividing (softsplat.py, "addeps").
 NORMALIZE_EPS = 1e-7
 MODES = ("sum", "avg", "linear", "soft")
@@ -81,7 +83,7 @@ def forward_splat(
         raise ValueError(
             f"expected flow B×2×{values.shape[-2]}×{values.shape[-1]}, got {tuple(flow.shape)}"
         )
-    with torch.autocast(device_type=values.device.type, enabled=False):
+    with float32_island(values.device.type):
         values, flow = values.float(), flow.float()
         if mode in ("sum", "avg"):
             weight = torch.ones_like(values[:, :1])

@@ -1,6 +1,8 @@
 """Backward warping and coordinate grids."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -26,9 +28,17 @@ def backward_warp(image: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor
     reference `backwarp`; zero padding is supported by `grid_sample` on every backend.
     """
     batch, _, height, width = flow.shape
-    grid = coords_grid(batch, height, width, flow.device, flow.dtype) + flow
-    scale = torch.tensor([(width - 1.0) / 2.0, (height - 1.0) / 2.0], device=flow.device, dtype=flow.dtype)
-    grid = grid.permute(0, 2, 3, 1) / scale - 1.0
+    grid = (coords_grid(batch, height, width, flow.device, flow.dtype) + flow).permute(0, 2, 3, 1)
+    x, y = grid.unbind(-1)
+    # Plain numbers, so no tensor is created on the device per call.
+    grid = torch.stack([x / _half_extent(width) - 1.0, y / _half_extent(height) - 1.0], dim=-1)
     if mode == "bicubic" and image.device.type == "mps":
         mode = "bilinear"
     return F.grid_sample(image, grid, mode=mode, padding_mode="zeros", align_corners=True)
+
+
+def _half_extent(size: int) -> float:
+    """(size − 1) / 2, the reference's normalisation; for one pixel a tiny number instead
+    of zero (where the reference divides by zero)."""
+    return (size - 1.0) / 2.0 or math.ulp(0.0)
+

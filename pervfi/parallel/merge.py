@@ -12,7 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pervfi import OutputError, Report, Sequence, Settings, ffmpeg_executable, keeps_audio, mux_audio, output_name
+from pervfi import (OutputError, OutputPaths, Report, Sequence, Settings, check_frame_folder, ffmpeg_executable,
+                    keeps_audio, mux_audio)
 
 from .jobs import Segment, segment_counts
 
@@ -23,26 +24,30 @@ CONCAT_MUXERS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov", "webm": "webm"}
 def join_sequence(sequence: Sequence, segments: list[Segment], save: Path, method: str,
                   settings: Settings) -> Report:
     """The final video (and montage, PNG frames) of `sequence` from its done segments."""
-    folder = save / sequence.name
-    stem = f"{sequence.name}-{output_name(method)}"
     ext = settings.encoding.ext
-    names = [f"{stem}.{ext}"] + ([f"{stem}-montage.{ext}"] if settings.montage else [])
+    final = OutputPaths.of(save, sequence.name, method, ext)
+    parts = [OutputPaths.of(segment.folder, sequence.name, method, ext) for segment in segments]
+    videos = [(final.video, [part.video for part in parts])]
+    if settings.montage:
+        videos.append((final.montage, [part.montage for part in parts]))
     audio = keeps_audio(sequence, settings)
-    for name in names:
-        joined = folder / f".{name}.joined.partial"
+    for target, pieces in videos:
+        joined = target.with_name(f".{target.name}.joined.partial")
         try:
-            concat_videos([segment.folder / sequence.name / name for segment in segments], joined, ext)
+            concat_videos(pieces, joined, ext)
             if audio:
-                mux_audio(joined, sequence.path, folder / name)
+                mux_audio(joined, sequence.path, target)
             else:
-                os.replace(joined, folder / name)
+                os.replace(joined, target)
         finally:
             joined.unlink(missing_ok=True)
     if settings.png:
-        link_frames([segment.folder / sequence.name / "frames" for segment in segments], folder / "frames")
+        link_frames([part.frames for part in parts], final.frames)
     counts = [segment_counts(segment) for segment in segments]
-    report = Report(video=folder / names[0], frames_written=sum(c["frames_written"] for c in counts),
-                    scene_cuts=sum(c["scene_cuts"] for c in counts), duplicates=sum(c["duplicates"] for c in counts))
+    report = Report(video=final.video, frames_written=sum(c["frames_written"] for c in counts),
+                    scene_cuts=sum(c["scene_cuts"] for c in counts), duplicates=sum(c["duplicates"] for c in counts),
+                    montage=final.montage if settings.montage else None,
+                    frames=final.frames if settings.png else None)
     shutil.rmtree(segments[0].job, ignore_errors=True)
     return report
 
@@ -77,6 +82,7 @@ def link_frames(folders: list[Path], final: Path) -> None:
                     os.link(path, partial / path.name)
                 except OSError:
                     shutil.copy2(path, partial / path.name)
+        check_frame_folder(final)  # an earlier run's frames may be replaced, a user's files never
         if final.exists():
             shutil.rmtree(final)
         os.replace(partial, final)
