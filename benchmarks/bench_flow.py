@@ -1,29 +1,28 @@
 """Flow estimators: two separate calls vs the shared bidirectional path, median of runs.
 
-    python benchmarks/bench_flow.py [--names raft raft_small gma gmflow dis] [--size 256 448] [--runs 5]
+    python benchmarks/bench_flow.py [--names raft raft_small gma gmflow dis] [--size 256 448] [--runs 5] [--smoke]
+
+--smoke times RAFT-small and DIS only, unless --names says otherwise.
 
 Weights are random (timings do not depend on their values).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.timing import median_seconds  # noqa: E402
+from benchmarks.timing import benchmark_parser, median_seconds, parse_benchmark_args  # noqa: E402
 from pervfi import build_flow_estimator  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--names", nargs="+", default=["raft", "raft_small", "gma", "gmflow", "dis", "farneback"])
-    parser.add_argument("--size", type=int, nargs=2, default=(256, 448), metavar=("H", "W"))
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    torch.set_grad_enabled(False)
+    parser = benchmark_parser(__doc__, size=(256, 448), runs=5)
+    parser.add_argument("--names", nargs="+", help="estimators (all of them; --smoke: raft_small dis)")
+    args = parse_benchmark_args(parser)
+    args.names = args.names or (["raft_small", "dis"] if args.smoke else ["raft", "raft_small", "gma", "gmflow", "dis", "farneback"])
     g = torch.Generator().manual_seed(0)
     img0 = torch.rand(1, 3, *args.size, generator=g)
     img1 = torch.roll(img0, shifts=(3, 5), dims=(2, 3))

@@ -1,17 +1,17 @@
 """CPU time per interpolated frame through the whole tool, and the I/O pipeline's overhead.
 
     python benchmarks/bench_pipeline.py [--size 256 448] [--pairs 4] [--runs 3] [--methods raft+pervfi raft+pervfi-vb]
-                                        [--precision fp32|bf16|fp16]
+                                        [--precision fp32|bf16|fp16] [--smoke]
 
 For each method, `--runs` times in turn: the model alone on every pair of the sequence
 (flows both ways + generator) and the streaming pipeline on the same frames as a folder of
 PNG files (decode, model, MP4 + PNG encode). Times are per interpolated frame, medians
-over the runs; the I/O overhead is pipeline / model − 1. Weights come from the
-conformance fill when ../shared is present (times do not depend on the values).
+over the runs; the I/O overhead is pipeline / model − 1. Weights are the tests' seeded
+ones (times do not depend on the values). --smoke: one pair, one run, raft_small+pervfi-vb
+unless --methods says otherwise.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -21,9 +21,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.timing import benchmark_parser, parse_benchmark_args  # noqa: E402
 from pervfi import (Interpolator, SequenceRun, Settings, build_flow_estimator, build_generator,  # noqa: E402
                     discover_sequences, parse_method, to_tensor)
 from tests.media import moving_frames, write_frames  # noqa: E402
+from tests.seeded_weights import seeded  # noqa: E402
 
 # The reference implementation's CPU seconds per interpolated frame at 256×448 (issue 4).
 REFERENCE_SECONDS = {"raft+pervfi": 9.8, "raft+pervfi-vb": 8.3}
@@ -31,26 +33,19 @@ REFERENCE_SECONDS = {"raft+pervfi": 9.8, "raft+pervfi-vb": 8.3}
 
 def build(method: str, **options) -> Interpolator:
     spec = parse_method(method)
-    flow, generator = build_flow_estimator(spec.flow), build_generator(spec.generator)
-    try:
-        from tests.conformance import CONFORMANCE, fill
-
-        if CONFORMANCE.exists():
-            fill(flow, "bench", 0.5)
-            fill(generator, "bench", 0.5)
-    except (ImportError, RuntimeError):
-        pass  # random weights: the same cost
+    flow, generator = seeded(build_flow_estimator(spec.flow), 0.5), seeded(build_generator(spec.generator), 0.5)
     return Interpolator(flow, generator.eval(), device="cpu", **options)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, nargs=2, default=(256, 448), metavar=("H", "W"))
+    parser = benchmark_parser(__doc__, size=(256, 448), runs=3)
     parser.add_argument("--pairs", type=int, default=4)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--methods", nargs="+", default=list(REFERENCE_SECONDS))
+    parser.add_argument("--methods", nargs="+", help="methods (raft+pervfi raft+pervfi-vb; --smoke: raft_small+pervfi-vb)")
     parser.add_argument("--precision", help="fp32, bf16 or fp16 (default: the Interpolator's, fp32 on the CPU)")
-    args = parser.parse_args()
+    args = parse_benchmark_args(parser)
+    if args.smoke:
+        args.pairs = 1
+    args.methods = args.methods or (["raft_small+pervfi-vb"] if args.smoke else list(REFERENCE_SECONDS))
     torch.set_grad_enabled(False)
     height, width = args.size
     frames = moving_frames(args.pairs + 1, height, width, step=4)

@@ -1,13 +1,12 @@
 """Frames per second of dis+splat (flows both ways + the splat generator), median of several runs.
 
-    python benchmarks/bench_splat.py [--size 720 1280] [--runs 5] [--threads N]
+    python benchmarks/bench_splat.py [--size 720 1280] [--runs 5] [--threads N] [--smoke]
 
 Frames come from ../shared/data (a Sintel pair resized to the size) when present, else
 a smooth random texture and a shifted copy: DIS's time depends on the content a little.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -15,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.timing import median_seconds  # noqa: E402
-from pervfi import build_flow_estimator, build_generator, read_frame  # noqa: E402
+from benchmarks.timing import benchmark_parser, median_seconds, parse_benchmark_args  # noqa: E402
+from pervfi import build_flow_estimator, build_generator, read_frame, to_tensor  # noqa: E402
 
 SINTEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "sintel-market-10"
 
@@ -24,7 +23,7 @@ SINTEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "sintel-marke
 def _frames(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
     paths = [SINTEL / "frame_0016.png", SINTEL / "frame_0018.png"]
     if all(path.is_file() for path in paths):
-        frames = [torch.from_numpy(read_frame(path)).permute(2, 0, 1)[None].float() / 255 for path in paths]
+        frames = [to_tensor(read_frame(path), "cpu") for path in paths]
     else:
         g = torch.Generator().manual_seed(0)
         texture = torch.rand(1, 3, height // 16, width // 16 + 1, generator=g)
@@ -33,13 +32,7 @@ def _frames(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, nargs=2, default=(720, 1280), metavar=("H", "W"))
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.set_grad_enabled(False)
+    args = parse_benchmark_args(benchmark_parser(__doc__, size=(720, 1280), runs=5))
     img0, img1 = _frames(*args.size)
     flow, generator = build_flow_estimator("dis"), build_generator("splat")
     flow01, flow10 = flow.estimate_bidirectional(img0, img1)

@@ -15,11 +15,16 @@ Models
     PRECISIONS                   "fp32" | "bf16" | "fp16": Interpolator(precision=...)
 Checkpoints
     require_checkpoints, fetch_checkpoints, checkpoint_names, checkpoint_path,
-    DEFAULT_CHECKPOINT_DIR
+    DEFAULT_CHECKPOINT_DIR, read_state_dict, load_state (strict, with one-line errors)
+Metrics (of the evaluation, for validation while training)
+    MetricSuite, ScoredFrame, offline_requested
 Frames, videos and the streaming pipeline
     list_frames, natural_key, read_frame, read_image, to_tensor, to_uint8, Padder
-    discover_sequences, Sequence, Settings, Encoding, SequenceRun, Report,
-    output_frame_count, output_video_rate, encode_gif
+    discover_sequences, Sequence, Settings, Encoding, SequenceRun, Span, Report,
+    output_frame_count, output_video_rate, encode_gif, OutputPaths, check_frame_folder,
+    span_outputs, keeps_audio, mux_audio, classify_frames, pair_is_cut
+Many devices and machines
+    run_parallel                 segments of the sequences on several devices, ranks or shards
     SCENE_CUT_MODES, CONTAINERS, DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD,
     check_cut_threshold, check_duplicate_threshold, ffmpeg_executable
 Errors
@@ -60,18 +65,32 @@ _LAZY = {
     "Sequence": ("io.sources", "Sequence"),
     "Settings": ("io.pipeline", "Settings"),
     "SequenceRun": ("io.pipeline", "SequenceRun"),
+    "Span": ("io.pipeline", "Span"),
+    "span_outputs": ("io.pipeline", "span_outputs"),
+    "keeps_audio": ("io.pipeline", "keeps_audio"),
+    "mux_audio": ("io.audio", "mux_audio"),
+    "classify_frames": ("io.pipeline", "classify_frames"),
+    "pair_is_cut": ("io.pipeline", "pair_is_cut"),
+    "run_parallel": ("parallel", "run_parallel"),
     "Report": ("io.pipeline", "Report"),
     "output_frame_count": ("io.pipeline", "output_frame_count"),
     "output_video_rate": ("io.pipeline", "video_rate"),
     "encode_gif": ("io.gif", "encode_gif"),
-    "SCENE_CUT_MODES": ("io.pipeline", "SCENE_CUT_MODES"),
+    "SCENE_CUT_MODES": ("io.scenes", "SCENE_CUT_MODES"),
     "Encoding": ("io.writers", "Encoding"),
+    "OutputPaths": ("io.writers", "OutputPaths"),
+    "check_frame_folder": ("io.writers", "check_frame_folder"),
     "CONTAINERS": ("io.ffmpeg", "MUXERS"),
     "ffmpeg_executable": ("io.ffmpeg", "executable"),
     "DEFAULT_CUT_THRESHOLD": ("io.scenes", "DEFAULT_CUT_THRESHOLD"),
     "DEFAULT_DUPLICATE_THRESHOLD": ("io.scenes", "DEFAULT_DUPLICATE_THRESHOLD"),
     "check_cut_threshold": ("io.scenes", "check_cut_threshold"),
     "check_duplicate_threshold": ("io.scenes", "check_duplicate_threshold"),
+    "read_state_dict": ("checkpoints", "read_state_dict"),
+    "load_state": ("checkpoints", "load_state"),
+    "MetricSuite": ("evaluate.scoring", "MetricSuite"),
+    "ScoredFrame": ("evaluate.perceptual", "ScoredFrame"),
+    "offline_requested": ("evaluate.perceptual", "offline_requested"),
 }
 
 __all__ = ["CheckpointError", "InputError", "OutputError", "PerVFIError", "UnknownNameError", *_LAZY]

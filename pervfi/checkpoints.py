@@ -7,24 +7,31 @@ apply (HF_ENDPOINT, HF_HUB_OFFLINE, HF_HOME, HF_TOKEN, HF_HUB_DISABLE_PROGRESS_B
 The library writes the transfer to a temporary file under ``<checkpoint_dir>/.cache/huggingface``
 and renames it into place only once it is complete and of the announced size, so an interrupted
 download leaves nothing under the final name; a downloaded file that then fails to read as a
-state dict is removed again.
+state dict, or whose sha256 differs from the one the registry records, is removed again.
+Downloads take the Hub commit the registry pins (`revision`; the main branch where none is).
+
+Before the first download the Hub is asked once whether it answers at all: without a network
+the missing files are reported at once, instead of after the client's retries, and a failed
+download leaves no lock files or empty folders behind.
 
 Files are read with ``torch.load(weights_only=True)``: tensors and plain containers only, never
 arbitrary pickled objects.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import pickle
 import shlex
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from huggingface_hub import hf_hub_download, hf_hub_url, is_offline_mode
+from huggingface_hub import constants, hf_hub_download, hf_hub_url, is_offline_mode
 from huggingface_hub.errors import LocalEntryNotFoundError
-from huggingface_hub.utils import httpx
+from huggingface_hub.utils import get_session, httpx
 from torch import Tensor, nn
 
 from . import registry
@@ -81,24 +88,45 @@ def require_checkpoints(models: Iterable[tuple[str, str]], checkpoint_dir: str |
 
 
 def fetch_checkpoints(entries: Iterable[ModelEntry], checkpoint_dir: str | Path = DEFAULT_CHECKPOINT_DIR,
-                  download: bool = True) -> list[Path]:
+                      download: bool = True, suggest_download_command: bool = True) -> list[Path]:
     """Local paths of the entries' checkpoints (entries without one are skipped), downloading
-    those not on disk yet; a CheckpointError listing them when they cannot be downloaded."""
+    those not on disk yet; a CheckpointError listing them when they cannot be downloaded (with
+    the `pervfi.download` command for each unless `suggest_download_command` is false, as when
+    that command is the one running)."""
     folder = Path(checkpoint_dir)
     wanted = [entry for entry in entries if entry.checkpoint is not None]
     missing = [entry for entry in wanted if not checkpoint_path(entry, folder).is_file()]
+
+    def cannot(reason: str, entries_left: list[ModelEntry]) -> CheckpointError:
+        return _missing_error(entries_left, folder, reason, suggest_download_command)
+
     if missing and not download:
-        raise _missing_error(missing, folder, "downloading is turned off")
+        raise cannot("downloading is turned off", missing)
     if missing and is_offline_mode():
-        raise _missing_error(missing, folder, "HF_HUB_OFFLINE is set")
+        raise cannot("HF_HUB_OFFLINE is set", missing)
+    if missing:
+        unreachable = hub_unreachable()
+        if unreachable:
+            raise cannot(f"the Hub cannot be reached ({unreachable})", missing)
     for index, entry in enumerate(missing):
         try:
             _download(entry, folder)
         except LocalEntryNotFoundError as err:  # what hf_hub_download raises when the Hub is unreachable
-            raise _missing_error(
-                missing[index:], folder, f"the Hub cannot be reached ({_first_line(err.__cause__ or err)})"
-            ) from err
+            reason = f"the Hub cannot be reached ({_first_line(err.__cause__ or err)})"
+            raise cannot(reason, missing[index:]) from err
     return [checkpoint_path(entry, folder) for entry in wanted]
+
+
+def hub_unreachable() -> str | None:
+    """Why the Hub endpoint (``HF_ENDPOINT``) does not answer, or None when it does (a server
+    error, e.g. from a proxy without upstream, counts as no answer). One request, no retries,
+    the client's metadata timeout (``HF_HUB_ETAG_TIMEOUT``)."""
+    try:
+        response = get_session().head(f"{constants.ENDPOINT}/", timeout=constants.HF_HUB_ETAG_TIMEOUT,
+                                      follow_redirects=False)
+    except httpx.TransportError as err:  # refused, unresolvable, unroutable, timed out, proxy down
+        return f"{constants.ENDPOINT}: {_first_line(err)}"
+    return f"{constants.ENDPOINT}: HTTP {response.status_code}" if response.status_code >= 500 else None
 
 
 def checkpoint_names() -> list[str]:
@@ -165,20 +193,28 @@ def load_state(model: nn.Module, state: Mapping[str, Tensor], path: str | Path, 
 
 
 def _download(entry: ModelEntry, folder: Path) -> None:
-    """Fetch the entry's checkpoint from the Hub into `folder` and check that it reads as a state dict."""
+    """Fetch the entry's checkpoint from the Hub into `folder` and check it: its checksum (when
+    the registry records one) and that it reads as a state dict. A failure leaves nothing behind."""
     spec = entry.checkpoint
     target = checkpoint_path(entry, folder)
-    url = hf_hub_url(spec.repo_id, spec.filename)
+    url = hf_hub_url(spec.repo_id, spec.filename, revision=spec.revision)
     log.info("downloading %s (%s) to %s", url, entry.name, target)
+    new_folders = _missing_folders(target.parent, (folder / ".cache" / "huggingface" / "download" / spec.filename).parent)
     try:
-        fetched = Path(hf_hub_download(spec.repo_id, spec.filename, local_dir=folder))
+        fetched = Path(hf_hub_download(spec.repo_id, spec.filename, revision=spec.revision, local_dir=folder))
     except LocalEntryNotFoundError:
+        _remove_leftovers(folder, spec.filename, new_folders)
         raise
     except (httpx.HTTPError, OSError) as err:  # HTTP status, transport, size-check and disk errors
+        _remove_leftovers(folder, spec.filename, new_folders)
         raise CheckpointError(f"cannot download {url} to {target}: {_first_line(err)}") from err
+    except BaseException:  # Ctrl-C: the client has removed its partial file
+        _remove_leftovers(folder, spec.filename, new_folders)
+        raise
     if fetched.resolve() != target.resolve():  # the Hub file name differs from the local layout
         target.parent.mkdir(parents=True, exist_ok=True)
         fetched.replace(target)
+    _verify_checksum(entry, target, url)
     try:
         read_state_dict(target, spec.state_key)
     except CheckpointError as err:
@@ -186,7 +222,47 @@ def _download(entry: ModelEntry, folder: Path) -> None:
         raise CheckpointError(f"{err}; it was just downloaded from {url} and has been removed") from err
 
 
-def _missing_error(entries: list[ModelEntry], checkpoint_dir: Path, reason: str) -> CheckpointError:
+def _verify_checksum(entry: ModelEntry, path: Path, url: str) -> None:
+    """Compare the file's sha256 with the registry's; remove the file when they differ."""
+    expected = entry.checkpoint.sha256
+    if expected is None:
+        log.warning("%s: no sha256 recorded for %s in the registry, so the download is not verified",
+                    path, entry.name)
+        return
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected.lower():
+        path.unlink()
+        raise CheckpointError(f"{path} downloaded from {url} has sha256 {digest.hexdigest()}, but the registry"
+                              f" records {expected} for {entry.name}: it has been removed")
+
+
+def _missing_folders(*folders: Path) -> list[Path]:
+    """The folders (and their parents) that do not exist yet, deepest first."""
+    missing = {parent for folder in folders for parent in (folder, *folder.parents) if not parent.exists()}
+    return sorted(missing, key=lambda path: len(path.parts), reverse=True)
+
+
+def _remove_leftovers(folder: Path, filename: str, new_folders: list[Path]) -> None:
+    """After a failed download: the client's bookkeeping (its whole ``.cache`` folder when this
+    attempt created it, else the lock file of `filename`), then the folders the attempt created,
+    where they are empty."""
+    cache = folder / ".cache"
+    if cache in new_folders:
+        shutil.rmtree(cache, ignore_errors=True)
+    else:
+        (cache / "huggingface" / "download" / f"{filename}.lock").unlink(missing_ok=True)
+    for path in new_folders:
+        try:
+            path.rmdir()
+        except OSError:  # not empty (another file's data) or already gone
+            pass
+
+
+def _missing_error(entries: list[ModelEntry], checkpoint_dir: Path, reason: str,
+                   suggest_download_command: bool = True) -> CheckpointError:
     """The offline message: each missing file, how to fetch it, where a manual download goes,
     and the method that needs no weights."""
     paths = [checkpoint_path(entry, checkpoint_dir) for entry in entries]
@@ -194,9 +270,9 @@ def _missing_error(entries: list[ModelEntry], checkpoint_dir: Path, reason: str)
     lines = [f"missing checkpoint{plural} {', '.join(map(str, paths))} cannot be downloaded: {reason}"]
     for entry, path in zip(entries, paths):
         spec = entry.checkpoint
-        url = hf_hub_url(spec.repo_id, spec.filename)
-        lines.append(f"  {entry.name}: run `{fetch_command(entry, checkpoint_dir)}` when online,"
-                     f" or download {url} and save it as {path}")
+        url = hf_hub_url(spec.repo_id, spec.filename, revision=spec.revision)
+        command = f"run `{fetch_command(entry, checkpoint_dir)}` when online, or " if suggest_download_command else ""
+        lines.append(f"  {entry.name}: {command}download {url} and save it as {path}")
     lines.append(f"  or use `-m {WEIGHT_FREE_METHOD}`, which needs no weights")
     return CheckpointError("\n".join(lines))
 

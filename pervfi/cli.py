@@ -3,24 +3,36 @@
 Keeps the reference script's flags and defaults (-m, -data, -s, -scale, -fps) and adds
 devices, seeds, PNG output and the video-tool features (target rates, scene cuts,
 duplicates, large frames, montage, encoding). Problems the user can fix are reported in
-one line on stderr with exit status 2; Ctrl-C stops cleanly with status 130.
+one line on stderr with exit status 2; Ctrl-C stops cleanly with status 130, SIGTERM (kill,
+timeout, docker stop) the same way with 143. The arguments, the inputs and the output
+folder are checked before PyTorch and the models are imported, so ``--help`` and mistakes
+are answered at once.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
+import time
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import (CONTAINERS, DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, PRECISIONS, SCENE_CUT_MODES, Encoding,
-               Interpolator, OutputError, PerVFIError, SequenceRun, Settings, check_cut_threshold,
-               check_duplicate_threshold, discover_sequences, parse_method, registry, resolve_device)
-from .console import EXIT_INTERRUPTED, EXIT_USAGE, ArgumentParser, configure_logging
+# Only what parsing and checking need (no PyTorch); the models are imported in `interpolate`.
+from . import (CONTAINERS, DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, SCENE_CUT_MODES, Encoding,
+               OutputError, OutputPaths, PerVFIError, Sequence, check_cut_threshold, check_duplicate_threshold,
+               check_frame_folder, discover_sequences, parse_method)
+from .console import (EXIT_INTERRUPTED, EXIT_USAGE, ArgumentParser, Terminated, configure_logging,
+                      stop_signals_as_interrupts)
+
+if TYPE_CHECKING:
+    from . import Report, Settings
 
 log = logging.getLogger("pervfi")
 MIN_TILE = 64
+DEFAULT_INPUT = Path("input")
 
 
 def _rate(text: str) -> Fraction:
@@ -77,9 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-m", "--method", default="raft+pervfi",
                         help="FLOW+GENERATOR: FLOW raft, raft_small, gma, gmflow, dis, farneback or module:callable; "
                              "GENERATOR pervfi (v00), pervfi-vb or splat (default: %(default)s)")
-    parser.add_argument("-data", "--dataroot", default="input", type=Path,
-                        help="a folder of sequence folders, a folder of frames, a video, or a folder of videos "
-                             "(default: %(default)s)")
+    parser.add_argument("-data", "--dataroot", action="append", type=Path,
+                        help="a folder of sequence folders, a folder of frames, a video, or a folder of videos; "
+                             f"repeat it for several inputs (default: {DEFAULT_INPUT})")
     parser.add_argument("-s", "--save", default="output", type=Path, help="output folder (default: %(default)s)")
     timing = parser.add_mutually_exclusive_group()
     timing.add_argument("-scale", "--scale", type=_bounded(int, 2), default=2,
@@ -112,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="estimate flow at this fraction of the resolution, e.g. 0.5 for 4K (default: 1)")
     large.add_argument("--tile", type=_tile, help="run the generator in overlapping tiles of this size (pixels)")
     speed = parser.add_argument_group("speed")
-    speed.add_argument("--precision", choices=PRECISIONS,
+    speed.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
                        help="model arithmetic: fp32, bf16 or fp16 (default: fp32; bf16 on CUDA GPUs that have it)")
     speed.add_argument("--compile", action="store_true",
                        help="compile the models with torch.compile for the frame size (slow start, faster frames)")
@@ -123,74 +135,155 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write a side-by-side video: input (held) | output")
     output.add_argument("--ext", choices=sorted(CONTAINERS), default="mp4", help="container (default: %(default)s)")
     output.add_argument("--codec", help="ffmpeg video encoder (default: libx264; libvpx-vp9 for webm)")
-    output.add_argument("--crf", type=_bounded(int, 0, 63), default=18, help="constant quality (default: %(default)s)")
+    output.add_argument("--crf", type=_bounded(int, 0, 63), default=18,
+                        help="constant quality, lower is better: 0-51 for libx264, 0-63 for VP9 (default: %(default)s)")
     output.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (default: %(default)s)")
+    many = parser.add_argument_group("many devices and machines (also under torchrun)")
+    many.add_argument("--devices", help="one worker process per device: cuda:0,cuda:1, all (every GPU) or cpu,cpu")
+    many.add_argument("--shard", metavar="I/N", help="a job-array task: write the I-th of N shares of the segments")
+    many.add_argument("--merge", action="store_true", help="join the segments the shards wrote (and the audio)")
+    many.add_argument("--segment-frames", type=_bounded(int, 2), default=500,
+                      help="source frames per segment; scene cuts may end one earlier (default: %(default)s)")
     return parser
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
+def _parallel(args: argparse.Namespace) -> bool:
+    """Whether the run is split into segments: --devices, --shard, --merge or torchrun's ranks."""
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    return args.devices is not None or args.shard is not None or args.merge or world > 1
+
+
+def encoding_from(args: argparse.Namespace) -> Encoding:
+    """The output encoding, checked (the container takes the codec, crf in the codec's range)."""
     if args.target_fps is not None and args.fps is not None and args.fps != args.target_fps:
         raise PerVFIError(f"-fps {args.fps} contradicts --target-fps {args.target_fps}; give one of them")
-    return Settings(
-        scale=args.scale, target_fps=args.target_fps, fps=args.fps, input_fps=args.input_fps,
-        scene_cut=args.scene_cut, cut_threshold=args.cut_threshold, dedup=args.dedup,
-        duplicate_threshold=args.dup_threshold, png=args.png, montage=args.montage,
-        encoding=Encoding(ext=args.ext, codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt),
-        seed=args.seed, quiet=args.quiet,
-    )
+    return Encoding(ext=args.ext, codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt)
 
 
-def check_writable(folder: Path) -> None:
-    """OutputError naming `folder` unless files can be created in it."""
+def check_output_outside_inputs(save: Path, roots: list[Path], sequences: list[Sequence]) -> None:
+    """OutputError unless `save` and each sequence's ``<save>/<name>/`` lie outside every input
+    folder: outputs written among the inputs would mix with them (and a later run would read
+    them as input)."""
+    inputs = [folder for folder in (*roots, *(sequence.path for sequence in sequences)) if folder.is_dir()]
+    for target in (save, *(save / sequence.name for sequence in sequences)):
+        for folder in inputs:
+            if target.resolve() == folder.resolve() or folder.resolve() in target.resolve().parents:
+                raise OutputError(f"output folder {target} lies inside the input {folder}; choose another -s")
+
+
+def check_writable(folder: Path) -> bool:
+    """OutputError naming `folder` unless files can be created in it; whether it was created."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"output folder {folder} is a file")
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as err:
         raise OutputError(f"cannot write to output folder {folder}: {err.strerror or err}") from None
+    return created
 
 
 def run(args: argparse.Namespace) -> None:
-    settings = settings_from(args)
+    """Check everything the user gave, then interpolate every sequence."""
+    encoding = encoding_from(args)
     method = parse_method(args.method)
-    device = resolve_device(args.device)
-    sequences = discover_sequences(args.dataroot)
-    if settings.target_fps is not None:
+    roots = args.dataroot or [DEFAULT_INPUT]
+    sequences = discover_sequences(*roots)
+    if args.target_fps is not None:
         for sequence in sequences:
-            if sequence.fps is None and settings.input_fps is None:
+            if sequence.fps is None and args.input_fps is None:
                 raise PerVFIError(f"--target-fps needs --input-fps for the frame folder {sequence.path}")
-    check_writable(args.save)
-    generator_options = {}
-    if args.heat is not None:
-        if registry.get_entry(method.generator, "generator").accepts("heat"):
-            generator_options["heat"] = args.heat
-        else:
-            log.warning("--heat applies to the v00 generator (pervfi); %s draws no noise", method.generator)
-    interpolator = Interpolator.from_method(method.name, checkpoint_dir=str(args.ckpt_dir), device=device,
-                                            generator_options=generator_options, flow_scale=args.flow_scale,
-                                            tile=args.tile, precision=args.precision, compile=args.compile,
-                                            batch=args.batch)
+    check_output_outside_inputs(args.save, roots, sequences)
+    if args.png:  # a frames folder holding a user's files is refused now, not after earlier sequences
+        for sequence in sequences:
+            check_frame_folder(OutputPaths.of(args.save, sequence.name, args.method, args.ext).frames)
+    created = check_writable(args.save)
+    try:
+        interpolate(args, method.generator, sequences, encoding)
+    except BaseException:
+        if created and not any(args.save.iterdir()):
+            args.save.rmdir()  # nothing was finished: leave no empty output folder
+        raise
+
+
+def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequence], encoding: Encoding) -> None:
+    """Load the models and run each sequence, one summary line each."""
+    from . import Interpolator, SequenceRun, Settings, registry, resolve_device
+
+    settings = Settings(
+        scale=args.scale, target_fps=args.target_fps, fps=args.fps, input_fps=args.input_fps,
+        scene_cut=args.scene_cut, cut_threshold=args.cut_threshold, dedup=args.dedup,
+        duplicate_threshold=args.dup_threshold, png=args.png, montage=args.montage, encoding=encoding,
+        seed=args.seed, quiet=args.quiet,
+    )
+    device = resolve_device(args.device)
+    noisy = registry.get_entry(generator, "generator").accepts("heat")  # v00 draws noise; the others none
+    for flag, value in (("--heat", args.heat), ("--seed", args.seed)):
+        if value is not None and not noisy:
+            log.warning("%s applies to the v00 generator (pervfi); %s draws no noise", flag, generator)
+    options = {"heat": args.heat} if noisy and args.heat is not None else {}
+    model = {"method": args.method, "checkpoint_dir": str(args.ckpt_dir), "generator_options": options,
+             "flow_scale": args.flow_scale, "tile": args.tile, "precision": args.precision, "compile": args.compile,
+             "batch": args.batch}
+    if _parallel(args):
+        from . import run_parallel
+
+        started = time.perf_counter()
+        for sequence, report in run_parallel(sequences, args.save, args.method, settings, model, args.devices,
+                                             args.shard, args.merge, args.segment_frames, args.device):
+            log.info("%s: %s", sequence.name, summary(report, time.perf_counter() - started, settings))
+        return
+    interpolator = Interpolator.from_method(**model, device=device)
     log.info("%s on %s (%s): %d sequence(s)", args.method, interpolator.device, interpolator.precision,
              len(sequences))
+    started = time.perf_counter()
+    frames = 0
     for sequence in sequences:
+        begun = time.perf_counter()
         report = SequenceRun(interpolator, sequence, args.save, args.method, settings).run()
-        extra = []
-        if settings.scene_cut != "off":
-            extra.append(f"{report.scene_cuts} scene cut(s)")
-        if settings.dedup:
-            extra.append(f"{report.duplicates} duplicate(s) replaced")
-        log.info("%s: %d frames -> %s%s", sequence.name, report.frames_written, report.video,
-                 f" ({', '.join(extra)})" if extra else "")
+        frames += report.frames_written
+        log.info("%s: %s", sequence.name, summary(report, time.perf_counter() - begun, settings))
+    if len(sequences) > 1:
+        log.info("all %d sequences: %s", len(sequences), pace(frames, time.perf_counter() - started))
+
+
+def pace(frames: int, seconds: float) -> str:
+    """Frames, time and their rate, as "120 frames in 30.0 s (4.00 frames/s)"."""
+    return f"{frames} frames in {seconds:.1f} s ({frames / max(seconds, 1e-9):.2f} frames/s)"
+
+
+def summary(report: Report, seconds: float, settings: Settings) -> str:
+    """What one sequence gave: its frames and pace, where each output is, what was found."""
+    outputs = [f"-> {report.video}"]
+    if report.montage is not None:
+        outputs.append(f"montage {report.montage}")
+    if report.frames is not None:
+        outputs.append(f"PNG frames {report.frames}/")
+    notes = []
+    if settings.scene_cut != "off":
+        notes.append(f"{report.scene_cuts} scene cut(s)")
+    if settings.dedup:
+        notes.append(f"{report.duplicates} duplicate(s) replaced")
+    if report.replaced:
+        notes.append(f"replaced an earlier run's {', '.join(path.name for path in report.replaced)}")
+    text = f"{pace(report.frames_written, seconds)} {', '.join(outputs)}"
+    return f"{text} ({'; '.join(notes)})" if notes else text
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet)
     try:
-        run(args)
+        with stop_signals_as_interrupts():
+            run(args)
     except PerVFIError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated as stop:
+        print(f"terminated ({stop}): unfinished outputs removed", file=sys.stderr)
+        return stop.exit_status
     except KeyboardInterrupt:
         print("interrupted: unfinished outputs removed", file=sys.stderr)
         return EXIT_INTERRUPTED

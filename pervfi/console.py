@@ -1,16 +1,52 @@
 """What the command-line tools share: one-line argument errors, plain log lines that stay
-above progress bars, and the exit statuses."""
+above progress bars, the exit statuses, and stopping on SIGTERM as on Ctrl-C."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import NoReturn
 
 from tqdm import tqdm
 
 EXIT_USAGE = 2  # a problem the user can fix: one line on stderr
 EXIT_INTERRUPTED = 130  # Ctrl-C, as the shell reports it
+# kill, timeout, docker stop; a closed terminal (Windows has no SIGHUP)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Terminated(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGHUP), raised where Ctrl-C would be, so the same clean-up
+    runs; `exit_status` is 128 + the signal's number, as the shell reports a killed program."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.exit_status = 128 + signum
+
+
+@contextlib.contextmanager
+def stop_signals_as_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise `Terminated` in the main thread (only the
+    main thread can take signals; elsewhere this does nothing). The old handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> NoReturn:
+        for other in STOP_SIGNALS:  # a second signal must not cut the clean-up short
+            signal.signal(other, signal.SIG_IGN)
+        raise Terminated(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class ArgumentParser(argparse.ArgumentParser):

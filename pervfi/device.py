@@ -6,8 +6,8 @@ import torch
 from .errors import PerVFIError
 
 
-# What ``auto`` picks: the first of these that is available, else the CPU.
-AUTO_ORDER = (("cuda", torch.cuda.is_available), ("mps", torch.backends.mps.is_available))
+# What ``auto`` picks: the first of these that is available (asked at each call), else the CPU.
+AUTO_ORDER = (("cuda", lambda: torch.cuda.is_available()), ("mps", lambda: torch.backends.mps.is_available()))
 
 
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:

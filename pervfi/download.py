@@ -34,13 +34,19 @@ def resolve_names(names: list[str]) -> list[ModelEntry]:
     return list(entries.values())
 
 
+def _with_aliases(name: str) -> str:
+    """``v00 (alias pervfi)``: a name as the help lists it."""
+    aliases = registry.get_entry(name).aliases
+    return f"{name} (alias {', '.join(aliases)})" if aliases else name
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="python -m pervfi.download",
         description="Download the official PerVFI and optical-flow checkpoints from the Hugging Face Hub.",
     )
     parser.add_argument("names", nargs="+", metavar="NAME",
-                        help=f"{', '.join(checkpoint_names())}, or {ALL}")
+                        help=f"{', '.join(map(_with_aliases, checkpoint_names()))}, or {ALL}")
     parser.add_argument("--ckpt-dir", default=DEFAULT_CHECKPOINT_DIR,
                         help=f"checkpoint folder (default: {DEFAULT_CHECKPOINT_DIR})")
     return parser
@@ -48,8 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging()
     try:
-        paths = fetch_checkpoints(resolve_names(args.names), args.ckpt_dir)
+        # offline, the message says what to download by hand, not to run this command again
+        paths = fetch_checkpoints(resolve_names(args.names), args.ckpt_dir, suggest_download_command=False)
     except PerVFIError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -62,5 +70,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    configure_logging()
     sys.exit(main())

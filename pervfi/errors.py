@@ -28,3 +28,7 @@ class InputError(PerVFIError):
 
 class OutputError(PerVFIError):
     """An output location that cannot be written."""
+
+
+class RegistryError(PerVFIError):
+    """The model table (models.yaml) is inconsistent: a name or alias given twice."""

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .errors import UnknownNameError
+from .errors import RegistryError, UnknownNameError
 
 _TABLE = Path(__file__).with_name("models.yaml")
 
@@ -28,6 +28,8 @@ class CheckpointSpec:
     repo_id: str
     filename: str  # inside the Hub repository
     state_key: str | None = None  # the file wraps the state dict under this key
+    revision: str | None = None  # the Hub commit to download (None: the repository's main branch)
+    sha256: str | None = None  # the file's checksum, verified after download (None: not verified)
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,23 @@ def resolve_callable(path: str) -> Callable[..., Any]:
     return getattr(module, attr)
 
 
-@functools.lru_cache(maxsize=1)
-def _entries() -> dict[str, ModelEntry]:
-    raw = yaml.safe_load(_TABLE.read_text())
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise RegistryError(f"{node.start_mark.name}: {key!r} is given twice (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read_table(path: str | Path) -> dict[str, ModelEntry]:
+    """The entries of a model table; a RegistryError when a name or alias is given twice."""
+    with open(path, encoding="utf-8") as stream:
+        raw = yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     entries = {}
     for name, spec in raw["models"].items():
         ckpt = spec.get("checkpoint")
@@ -73,17 +89,30 @@ def _entries() -> dict[str, ModelEntry]:
             aliases=tuple(spec.get("aliases") or ()),
             description=spec.get("description", ""),
         )
+    lookup_table(entries, path)
     return entries
+
+
+def lookup_table(entries: dict[str, ModelEntry], source: str | Path = _TABLE) -> dict[str, ModelEntry]:
+    """Every name and alias, lower-case, mapped to its entry; a RegistryError when two
+    entries claim the same one (case-insensitively)."""
+    table: dict[str, ModelEntry] = {}
+    for entry in entries.values():
+        for key in dict.fromkeys(name.lower() for name in (entry.name, *entry.aliases)):
+            if key in table:
+                raise RegistryError(f"{source}: {key!r} names both {table[key].name!r} and {entry.name!r}")
+            table[key] = entry
+    return table
+
+
+@functools.lru_cache(maxsize=1)
+def _entries() -> dict[str, ModelEntry]:
+    return read_table(_TABLE)
 
 
 @functools.lru_cache(maxsize=1)
 def _lookup() -> dict[str, ModelEntry]:
-    """Every name and alias, lower-case, mapped to its entry."""
-    table = {}
-    for entry in _entries().values():
-        for key in (entry.name, *entry.aliases):
-            table[key.lower()] = entry
-    return table
+    return lookup_table(_entries())
 
 
 def names(kind: str | None = None) -> list[str]:

@@ -1,8 +1,10 @@
-"""Checkpoint files for tests: the official parameter layouts (manifest.json) with the reference
-fill, wrapped the way the official files are (plain, DataParallel's ``module.`` prefix, GMFlow's
-``{"model": ...}``). Written to temporary folders only; never committed."""
+"""Checkpoint files for tests: each model's parameter layout (its own state dict, which the
+conformance tests check equals the official manifest) with seeded weights, wrapped the way the
+official files are (plain, DataParallel's ``module.`` prefix, GMFlow's ``{"model": ...}``).
+Written to temporary folders only; never committed. Needs nothing from ../shared."""
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 from typing import Any
@@ -10,19 +12,25 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from tests.conformance import fill_state, manifest
+from pervfi import registry
+from tests.seeded_weights import seeded_state
 
 # How each official file stores its state dict (the others are plain state dicts).
 SAVED_FROM_DATA_PARALLEL = {"raft", "raft_small", "gma"}
 WRAPPED_UNDER = {"gmflow": "model"}
 
 
-def manifest_state(name: str, limit: int | None = None) -> dict[str, Tensor]:
-    """The official state dict of model `name` (its first `limit` keys, if given), filled with
-    the reference weights; skips the test when the conformance folder is absent."""
-    layout = list(manifest()[name].items())[:limit]
-    zeros = {key: torch.zeros(shape, dtype=getattr(torch, dtype)) for key, (shape, dtype) in layout}
-    return tie_shared_norms(fill_state(zeros, salt=f"ckpt-test-{name}", gain=0.7))
+@functools.lru_cache(maxsize=None)
+def layout(name: str) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Key -> (shape, dtype) of registered model `name`'s state dict."""
+    model = registry.get_entry(name).build()
+    return {key: (tuple(t.shape), t.dtype) for key, t in model.state_dict().items()}
+
+
+def model_state(name: str, limit: int | None = None) -> dict[str, Tensor]:
+    """The state dict of model `name` (its first `limit` keys, if given) with seeded weights."""
+    zeros = {key: torch.zeros(shape, dtype=dtype) for key, (shape, dtype) in list(layout(name).items())[:limit]}
+    return tie_shared_norms(seeded_state(zeros, salt=f"ckpt-test-{name}", gain=0.7))
 
 
 def tie_shared_norms(state: dict[str, Tensor]) -> dict[str, Tensor]:

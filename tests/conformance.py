@@ -36,7 +36,9 @@ def manifest() -> dict[str, dict[str, list]]:
 
 
 def fill_state(state: dict, salt: str, gain: float) -> dict:
-    """The shared `fill_state.py`, imported from the conformance folder."""
+    """The shared `fill_state.py`, imported from the conformance folder (a skip when absent)."""
+    if not (CONFORMANCE / "fill_state.py").is_file():
+        pytest.skip(f"no fill_state.py in {CONFORMANCE}")
     spec = importlib.util.spec_from_file_location("fill_state", CONFORMANCE / "fill_state.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -61,3 +63,13 @@ def assert_conforms(out: torch.Tensor, ref: torch.Tensor, max_abs: float = 1e-3,
     assert relative <= 1e-4 and largest <= max_abs, (
         f"{what}: relative error {relative:.3g} (limit 1e-4), max |diff| {largest:.3g} (limit {max_abs})"
     )
+
+
+def reference_noise(latents: list[torch.Tensor], height: int, width: int, seed: int) -> list[torch.Tensor]:
+    """The reference's best-noise draw (`encode_decode`, `get_z`): heat = sqrt(var) of all the
+    latents of the true frame; then N(0, heat²) noise of the three latent shapes, in order."""
+    heat = torch.sqrt(torch.var(torch.cat([z.flatten() for z in latents])))
+    g = torch.Generator().manual_seed(seed)
+    batch = latents[0].shape[0]
+    shapes = [(6, height // 2, width // 2), (12, height // 4, width // 4), (48, height // 8, width // 8)]
+    return [torch.randn(batch, *shape, generator=g) * heat for shape in shapes]

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.checkpoint_files import manifest_state, official_layout, serialized, write
+from tests.checkpoint_files import model_state, official_layout, serialized, write
 
 # Results are compared in float32 on the CPU; keep the two cores for one test at a time.
 torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -15,8 +15,16 @@ def ckpt_dir(tmp_path_factory) -> Path:
     """A checkpoint folder holding v00 and vb filled with the reference weights (no download needed)."""
     folder = tmp_path_factory.mktemp("ckpt")
     for name in ("v00", "vb"):
-        write(folder / "PerVFI" / f"{name}.pth", serialized(official_layout(name, manifest_state(name))))
+        write(folder / "PerVFI" / f"{name}.pth", serialized(official_layout(name, model_state(name))))
     return folder
+
+
+@pytest.fixture
+def without_autograd():
+    """Inference tests run without building autograd graphs; scoped to each test so that the
+    training tests, whatever runs before them, keep torch's default (gradients on)."""
+    with torch.no_grad():
+        yield
 
 
 @pytest.fixture(autouse=True)

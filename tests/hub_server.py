@@ -2,8 +2,9 @@
 
 It speaks what `huggingface_hub.hf_hub_download` needs (point HF_ENDPOINT at `url`):
 HEAD and GET on ``/{repo_id}/resolve/{revision}/{filename}``, answered with the headers the
-Hub sends (``X-Repo-Commit``, ``ETag``, ``Content-Length``); a file it does not hold is a 404
-with ``X-Error-Code: EntryNotFound``. Every request is recorded.
+Hub sends (``X-Repo-Commit``, ``ETag``, ``Content-Length``); the revision is ``main`` or the one
+commit, `COMMIT`, any other is a 404 with ``X-Error-Code: RevisionNotFound``; a file it does not
+hold is a 404 with ``X-Error-Code: EntryNotFound``. Every request is recorded.
 
 A file can be made to break in transit: its first GET announces the full length, sends
 `cut_after` bytes and closes the connection; every later GET of it (the client's retries) is
@@ -27,6 +28,7 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"  # any 40-hex commit id
 class Request:
     method: str
     filename: str  # inside the repository, or the whole path for other requests
+    revision: str | None = None  # as the request named it (None for other requests)
 
 
 @dataclass
@@ -75,9 +77,14 @@ class HubServer:
         with self._lock:
             return sum(r.method == method and filename in (None, r.filename) for r in self.requests)
 
+    def revisions(self, filename: str) -> set[str | None]:
+        """The revisions the requests for `filename` named."""
+        with self._lock:
+            return {r.revision for r in self.requests if r.filename == filename}
+
 
 def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
-    prefix = f"/{hub.repo_id}/resolve/main/"
+    prefix = f"/{hub.repo_id}/resolve/"
 
     class Handler(BaseHTTPRequestHandler):
         timeout = 10  # seconds a connection may stay silent
@@ -89,12 +96,12 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             self._answer(send_body=True)
 
         def _answer(self, send_body: bool) -> None:
-            filename = self.path[len(prefix):] if self.path.startswith(prefix) else None
-            hub.record(Request(self.command, filename or self.path))
+            revision, filename = self.path[len(prefix):].split("/", 1) if self.path.startswith(prefix) else (None, None)
+            hub.record(Request(self.command, filename or self.path, revision))
             body = hub.files.get(filename) if filename else None
-            if body is None:
+            if body is None or revision not in ("main", COMMIT):
                 self.send_response(404)
-                self.send_header("X-Error-Code", "EntryNotFound")
+                self.send_header("X-Error-Code", "EntryNotFound" if body is None else "RevisionNotFound")
                 self.send_header("X-Repo-Commit", COMMIT)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -8,22 +8,13 @@ from pervfi import registry
 from pervfi.checkpoints import checkpoint_names, load_model, read_state_dict
 from pervfi.errors import CheckpointError
 from pervfi.interpolator import Interpolator
-from tests.checkpoint_files import manifest_state, official_layout, serialized, with_module_prefix, write
-from tests.conformance import manifest
+from tests.checkpoint_files import layout, model_state, official_layout, serialized, with_module_prefix, write
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("without_autograd")
 
 
 def _path(folder, name):
     return folder / registry.get_entry(name).checkpoint.path
-
-
-def _build_or_skip(name):
-    """Skip when the architecture is not on this branch yet (its module is written elsewhere)."""
-    try:
-        return registry.get_entry(name).build()
-    except ModuleNotFoundError as err:
-        pytest.skip(f"architecture of {name!r} not available yet: {err}")
 
 
 def _assert_one_line(err: pytest.ExceptionInfo, *fragments: str) -> str:
@@ -36,8 +27,7 @@ def _assert_one_line(err: pytest.ExceptionInfo, *fragments: str) -> str:
 
 @pytest.mark.parametrize("name", checkpoint_names())
 def test_official_layout_loads_strictly(tmp_path, name):
-    _build_or_skip(name)
-    state = manifest_state(name)
+    state = model_state(name)
     write(_path(tmp_path, name), serialized(official_layout(name, state)))
     kind = registry.get_entry(name).kind
 
@@ -51,7 +41,7 @@ def test_official_layout_loads_strictly(tmp_path, name):
 
 
 def test_module_prefix_and_legacy_format_load(tmp_path):
-    state = manifest_state("vb")
+    state = model_state("vb")
     write(_path(tmp_path, "vb"), serialized(with_module_prefix(state), legacy=True))
     loaded = load_model("vb", "generator", tmp_path, download=False).state_dict()
     assert all(torch.equal(loaded[key], tensor) for key, tensor in state.items())
@@ -70,17 +60,16 @@ def test_state_key_unwraps_gmflow_wrapper(tmp_path):
 
 
 def test_another_models_file_names_file_model_and_keys(tmp_path):
-    path = write(_path(tmp_path, "v00"), serialized(manifest_state("vb")))  # vb.pth where v00.pth belongs
+    path = write(_path(tmp_path, "v00"), serialized(model_state("vb")))  # vb.pth where v00.pth belongs
     with pytest.raises(CheckpointError) as err:
         load_model("v00", "generator", tmp_path, download=False)
-    layouts = manifest()
-    first_missing = next(key for key in layouts["v00"] if key not in layouts["vb"])
-    first_unexpected = next(key for key in layouts["vb"] if key not in layouts["v00"])
+    first_missing = next(key for key in layout("v00") if key not in layout("vb"))
+    first_unexpected = next(key for key in layout("vb") if key not in layout("v00"))
     _assert_one_line(err, str(path), "'v00'", "missing keys", first_missing, "unexpected keys", first_unexpected)
 
 
 def test_wrongly_shaped_tensor_is_named_with_both_shapes(tmp_path):
-    state = manifest_state("vb")
+    state = model_state("vb")
     key = next(k for k, t in state.items() if t.dim() == 4)
     expected_shape = "x".join(map(str, state[key].shape))
     state[key] = torch.zeros(3, 3, 1, 1)
@@ -92,7 +81,7 @@ def test_wrongly_shaped_tensor_is_named_with_both_shapes(tmp_path):
 
 
 def test_truncated_file_is_reported_and_left_for_the_user(tmp_path):
-    data = serialized(manifest_state("vb"))
+    data = serialized(model_state("vb"))
     path = write(_path(tmp_path, "vb"), data[: len(data) // 2])
     with pytest.raises(CheckpointError) as err:
         load_model("vb", "generator", tmp_path, download=False)

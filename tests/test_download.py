@@ -4,6 +4,7 @@ huggingface_hub reads HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE when it is importe
 download runs in a fresh Python process with those variables pointing at the local server
 and a temporary folder.
 """
+import hashlib
 import os
 import signal
 import subprocess
@@ -11,13 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from pervfi import registry
 from pervfi.checkpoints import checkpoint_names
 from pervfi.download import main, resolve_names
-from tests.checkpoint_files import manifest_state, official_layout, serialized
-from tests.hub_server import HubServer
+from tests.checkpoint_files import model_state, official_layout, serialized
+from tests.hub_server import COMMIT, HubServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HUB_REPO = "Mulns/PerVFI-v1-0"
@@ -31,7 +34,7 @@ def _tiny_repository() -> dict[str, bytes]:
     """Each official file with the first few tensors of its layout: small, but wrapped as the
     real ones are and readable as state dicts."""
     return {
-        _spec(name).filename: serialized(official_layout(name, manifest_state(name, limit=4)))
+        _spec(name).filename: serialized(official_layout(name, model_state(name, limit=4)))
         for name in checkpoint_names()
     }
 
@@ -68,12 +71,12 @@ def test_download_all_fetches_every_file_once(tmp_path):
         assert (ckpt / filename).read_bytes() == data
         assert hub.count("GET", filename) == 1  # the second run found every file in place
     assert first.stdout.split() == again.stdout.split() == [str(ckpt / _spec(n).path) for n in checkpoint_names()]
-    assert hub.count("HEAD") == len(files)
+    assert sum(hub.count("HEAD", filename) for filename in files) == len(files)
     assert _leftovers(ckpt) == []
 
 
 def test_load_model_downloads_on_first_use_only(tmp_path):
-    state = manifest_state("vb")
+    state = model_state("vb")
     files = {_spec("vb").filename: serialized(state)}
     script = (
         "from pervfi.checkpoints import load_model\n"
@@ -91,7 +94,7 @@ def test_load_model_downloads_on_first_use_only(tmp_path):
 
 def test_interrupted_transfer_leaves_nothing_under_the_final_name(tmp_path):
     filename = _spec("v00").filename
-    files = {filename: serialized(manifest_state("v00", limit=40))}
+    files = {filename: serialized(model_state("v00", limit=40))}
     ckpt = tmp_path / "ckpt"
     with HubServer(HUB_REPO, files, cut_after={filename: len(files[filename]) // 2}) as hub:
         run = _run(hub, tmp_path, ["-m", "pervfi.download", "--ckpt-dir", str(ckpt), "v00"])
@@ -106,7 +109,7 @@ def test_interrupted_transfer_leaves_nothing_under_the_final_name(tmp_path):
 
 def test_ctrl_c_during_a_transfer_leaves_nothing_behind(tmp_path):
     filename = _spec("vb").filename
-    data = serialized(manifest_state("vb", limit=40))
+    data = serialized(model_state("vb", limit=40))
     ckpt = tmp_path / "ckpt"
     with HubServer(HUB_REPO, {filename: data}, stall_after={filename: len(data) // 2}) as hub:
         process = subprocess.Popen([sys.executable, "-m", "pervfi.download", "--ckpt-dir", str(ckpt), "vb"],
@@ -125,7 +128,7 @@ def test_ctrl_c_during_a_transfer_leaves_nothing_behind(tmp_path):
 
 def test_corrupt_download_is_removed(tmp_path):
     filename = _spec("vb").filename
-    data = serialized(manifest_state("vb", limit=40))
+    data = serialized(model_state("vb", limit=40))
     with HubServer(HUB_REPO, {filename: data[: len(data) // 2]}) as hub:  # the Hub itself holds a bad file
         run = _run(hub, tmp_path, ["-m", "pervfi.download", "--ckpt-dir", "ckpt", "vb"])
     assert run.returncode == 2 and "Traceback" not in run.stderr
@@ -169,3 +172,112 @@ def test_names_without_checkpoint_are_one_line_and_exit_2(name, capsys):
 def test_aliases_resolve_to_one_download():
     assert [entry.name for entry in resolve_names(["pervfi", "v00", "pervfi-vb"])] == ["v00", "vb"]
     assert [entry.name for entry in resolve_names(["all"])] == checkpoint_names()
+
+
+def _pinned_fetch_script(pins: dict[str, tuple[str, str]]) -> str:
+    """A script that fetches vb into each folder of `pins` ({folder: (revision, sha256)}) with
+    those pins in place of the registry's, printing the path or the error's first line."""
+    return (
+        "import dataclasses\n"
+        "from pervfi import registry\n"
+        "from pervfi.checkpoints import fetch_checkpoints\n"
+        "from pervfi.errors import CheckpointError\n"
+        "entry = registry.get_entry('vb')\n"
+        f"for folder, (revision, sha256) in {pins!r}.items():\n"
+        "    spec = dataclasses.replace(entry.checkpoint, revision=revision, sha256=sha256)\n"
+        "    try:\n"
+        "        print(folder, fetch_checkpoints([dataclasses.replace(entry, checkpoint=spec)], folder)[0])\n"
+        "    except CheckpointError as err:\n"
+        "        print(folder, 'error:', str(err).splitlines()[0])\n"
+    )
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.rglob("*")) if folder.exists() else []
+
+
+def test_a_pinned_revision_is_downloaded_and_its_checksum_verified(tmp_path):
+    filename = _spec("vb").filename
+    data = serialized(model_state("vb", limit=4))
+    pins = {
+        "good": (COMMIT, hashlib.sha256(data).hexdigest()),
+        "tampered": (COMMIT, "0" * 64),  # the registry's checksum is not the file's
+        "unknown": ("f" * 40, hashlib.sha256(data).hexdigest()),  # a commit the Hub does not have
+    }
+    with HubServer(HUB_REPO, {filename: data}) as hub:
+        run = _run(hub, tmp_path, ["-c", _pinned_fetch_script(pins)])
+    assert run.returncode == 0, run.stderr
+    results = dict(line.split(" ", 1) for line in run.stdout.splitlines())
+    assert (tmp_path / results["good"]).read_bytes() == data
+    assert "main" not in hub.revisions(filename) and COMMIT in hub.revisions(filename)
+    assert results["tampered"].startswith("error:") and f"sha256 {hashlib.sha256(data).hexdigest()}" in results["tampered"]
+    assert "records " + "0" * 64 in results["tampered"] and "it has been removed" in results["tampered"]
+    assert _files_under(tmp_path / "tampered" / "PerVFI") == []
+    assert results["unknown"].startswith("error: cannot download") and "f" * 40 in results["unknown"]
+    # nothing left of the failed attempt: no lock file, no empty folder
+    assert _files_under(tmp_path / "unknown") == []
+    assert "not verified" not in run.stderr
+
+
+def test_a_download_without_a_recorded_checksum_says_it_is_not_verified(tmp_path):
+    filename = _spec("vb").filename
+    with HubServer(HUB_REPO, {filename: serialized(model_state("vb", limit=4))}) as hub:
+        run = _run(hub, tmp_path, ["-m", "pervfi.download", "--ckpt-dir", "ckpt", "vb"])
+    assert run.returncode == 0, run.stderr
+    assert "no sha256 recorded for vb in the registry, so the download is not verified" in run.stderr
+
+
+def test_a_file_in_the_hub_cache_is_copied_instead_of_downloaded(tmp_path):
+    filename = _spec("vb").filename
+    data = serialized(model_state("vb", limit=4))
+    snapshot = tmp_path / "hf-home" / "hub" / f"models--{HUB_REPO.replace('/', '--')}" / "snapshots" / COMMIT
+    (snapshot / filename).parent.mkdir(parents=True)
+    (snapshot / filename).write_bytes(data)
+    with HubServer(HUB_REPO, {filename: data}) as hub:
+        run = _run(hub, tmp_path, ["-m", "pervfi.download", "--ckpt-dir", "ckpt", "vb"])
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "ckpt" / _spec("vb").path).read_bytes() == data
+    assert hub.count("GET", filename) == 0 and hub.count("HEAD", filename) == 1
+
+
+def _stopped_hub() -> HubServer:
+    """A Hub whose port no longer answers (connection refused), as without a network."""
+    with HubServer(HUB_REPO, {}) as hub:
+        pass
+    return hub
+
+
+def test_without_network_download_fails_at_once_and_leaves_nothing(tmp_path):
+    hub = _stopped_hub()
+    run = _run(hub, tmp_path, ["-m", "pervfi.download", "--ckpt-dir", "ckpt", "raft", "gma"])
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "Retrying" not in run.stderr and "downloading" not in run.stderr  # one probe, no attempts
+    first, *details = run.stderr.strip().splitlines()
+    assert first.startswith("error: missing checkpoints") and f"the Hub cannot be reached ({hub.url}" in first
+    assert "python -m pervfi.download" not in run.stderr  # not the command that just failed
+    for line, name in zip(details, ["raft", "gma"]):
+        assert f"save it as {Path('ckpt') / _spec(name).path}" in line
+    assert not (tmp_path / "ckpt").exists()
+
+
+def test_without_network_the_tool_fails_at_once_and_leaves_nothing(tmp_path):
+    hub = _stopped_hub()
+    frames = tmp_path / "seq"
+    frames.mkdir()
+    for index in range(2):
+        cv2.imwrite(str(frames / f"{index}.png"), np.full((32, 32, 3), 60 * index, np.uint8))
+    (tmp_path / "ckpt").mkdir()
+    run = _run(hub, tmp_path, [str(REPO_ROOT / "infer_video.py"), "-m", "gma+pervfi", "-data", "seq", "-s", "out",
+                               "--ckpt-dir", "ckpt", "--quiet", "--device", "cpu"])
+    assert run.returncode == 2 and "Traceback" not in run.stderr and "Retrying" not in run.stderr
+    assert "the Hub cannot be reached" in run.stderr
+    assert "run `python -m pervfi.download --ckpt-dir ckpt gma` when online" in run.stderr
+    assert _files_under(tmp_path / "ckpt") == []  # no lock files, no empty GMA/ or PerVFI/
+
+
+def test_help_lists_the_aliases(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert exit_info.value.code == 0
+    assert "v00 (alias pervfi)" in text and "vb (alias pervfi-vb)" in text

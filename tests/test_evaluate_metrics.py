@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.error
 import warnings
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -121,11 +122,14 @@ def test_a_failed_weight_download_is_reported_not_raised(tmp_path, monkeypatch) 
     assert suite.score(_frame())["lpips"] is None
 
 
-def test_offline_switch_follows_the_environment(monkeypatch) -> None:
+@pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "PERVFI_OFFLINE"])
+def test_offline_switch_follows_the_environment(monkeypatch, variable: str) -> None:
     monkeypatch.delenv("PERVFI_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     assert not perceptual.offline_requested()
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv(variable, "0")
+    assert not perceptual.offline_requested()
+    monkeypatch.setenv(variable, "1")
     assert perceptual.offline_requested()
 
 
@@ -135,7 +139,8 @@ def test_unknown_metric_names_the_choices() -> None:
 
 
 def _lpips_with_random_backbone():
-    lpips = pytest.importorskip("lpips")
+    import lpips  # a requirement: its absence is a failure, not a skip
+
     torch.manual_seed(0)
     # pnet_rand: an untrained AlexNet (nothing to download); the linear layers are the package's
     with warnings.catch_warnings():
@@ -164,3 +169,34 @@ def test_flolpips_weighs_the_errors_where_the_motion_is_wrong() -> None:
     plain = model(pred, gt, normalize=True).item()
     assert perceptual.flolpips_distance(model, pred, gt, where_wrong).item() > plain
     assert perceptual.flolpips_distance(model, pred, gt, elsewhere).item() < plain
+
+
+def test_dists_uses_the_published_weights_on_images_in_0_1(monkeypatch) -> None:
+    # With a VGG16 whose layers are all zero, every deep stage matches perfectly, and DISTS reduces
+    # to its first stage, the image itself in [0, 1]: a value computable by hand from the paper's
+    # formula and the package's published α, β (weights.pt).
+    import types
+
+    import DISTS_pytorch
+    import torchvision
+    from torchvision.models import vgg
+
+    features = vgg.make_layers(vgg.cfgs["D"])
+    for parameter in features.parameters():
+        torch.nn.init.zeros_(parameter)
+    monkeypatch.setattr(torchvision.models, "vgg16", lambda **_: types.SimpleNamespace(features=features))
+    monkeypatch.setattr(perceptual, "ensure_hub_weights", lambda url, offline: None)
+    score = perceptual.load_dists(torch.device("cpu"), offline=True)
+
+    frame = _frame()
+    published = torch.load(Path(DISTS_pytorch.__file__).with_name("weights.pt"), weights_only=True)
+    alpha, beta = (published[key].flatten()[:3].double() for key in ("alpha", "beta"))
+    total = (published["alpha"].sum() + published["beta"].sum()).double()
+    x, y = (image[0].double().flatten(1) for image in (frame.pred, frame.gt))
+    x_mean, y_mean = x.mean(1), y.mean(1)
+    luminance = (2 * x_mean * y_mean + 1e-6) / (x_mean ** 2 + y_mean ** 2 + 1e-6)
+    covariance = (x * y).mean(1) - x_mean * y_mean
+    structure = (2 * covariance + 1e-6) / (x.var(1, unbiased=False) + y.var(1, unbiased=False) + 1e-6)
+    expected = ((alpha * (1 - luminance)).sum() + (beta * (1 - structure)).sum()) / total
+    assert score(frame) == pytest.approx(expected.item(), rel=1e-4)
+    assert score(ScoredFrame(frame.gt, frame.gt, frame.gt_next, frame.gt_next)) == pytest.approx(0, abs=1e-6)

@@ -8,15 +8,16 @@ import torch
 
 from pervfi.flow.gmflow import build_gmflow
 from pervfi.flow.gmflow_transformer import add_window_position, shifted_window_mask, split_windows
-from tests.conformance import assert_conforms, fill
+from tests.conformance import assert_conforms
+from tests.seeded_weights import seeded
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("without_autograd")
 FLOW_TOLERANCE = 5e-3
 
 
 @pytest.fixture(scope="module")
 def model():
-    return fill(build_gmflow(), "pervfi-conformance-v1", 0.5)
+    return seeded(build_gmflow(), 0.5)
 
 
 def _pair(batch, height, width, seed=0):
@@ -115,7 +116,7 @@ def test_configurations_beyond_pervfis_are_rejected(options, option):
 def test_one_window_per_side_attends_globally_without_shifting():
     # With a single window the reference uses plain full attention in every layer: the
     # odd layers' cyclic shift and mask must not apply.
-    model = fill(build_gmflow(attn_splits=[1]), "pervfi-conformance-v1", 0.5)
+    model = seeded(build_gmflow(attn_splits=[1]), 0.5)
     g = torch.Generator().manual_seed(0)
     feature0, feature1 = torch.randn(2, 1, 128, 5, 7, generator=g)
     out = model.transformer(feature0, feature1, 1)

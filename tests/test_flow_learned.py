@@ -5,8 +5,9 @@ import torch
 
 from pervfi import build_flow_estimator
 from tests.conformance import assert_conforms, fill, load_vector, manifest, vector_params
+from tests.seeded_weights import seeded
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("without_autograd")
 NAMES = ["raft", "raft_small", "gma", "gmflow"]
 FLOW_TOLERANCE = 5e-3  # pixels, the conformance README's bound for flows
 
@@ -17,7 +18,7 @@ def _vectors():
 
 
 def _filled(name, gain=0.5):
-    return fill(build_flow_estimator(name), "pervfi-conformance-v1", gain)
+    return seeded(build_flow_estimator(name), gain)
 
 
 @pytest.mark.parametrize("path", _vectors())

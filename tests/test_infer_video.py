@@ -1,18 +1,19 @@
-"""The command line through a real subprocess: counts, order, pass-through, sizes, and bad input."""
+"""The command line: counts, order, pass-through, sizes, and bad input. A real subprocess
+where the process is the point (a whole run, exit statuses, one-line errors); in-process
+(one PyTorch import) for what the outputs hold."""
 from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.conformance import DATA
+from tests.test_cli_usage import cli
 from tests.media import moving_frames, read_png, video_frames, write_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +47,7 @@ def test_frame_folder_counts_order_and_pass_through(tmp_path, ckpt_dir):
                      ckpt=ckpt_dir)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out" / "seq"
-    pngs = sorted((out / "frames").iterdir())
+    pngs = sorted((out / f"seq-{METHOD}-frames").iterdir())
     assert [p.name for p in pngs] == [f"{i:08d}.png" for i in range(10)]  # (4 − 1)·3 + 1
     for index, frame in enumerate(frames):
         np.testing.assert_array_equal(read_png(pngs[3 * index]), frame)
@@ -58,30 +59,31 @@ def test_frame_folder_counts_order_and_pass_through(tmp_path, ckpt_dir):
     assert not [p for p in out.rglob(".*")], "temporary files left behind"
 
 
-def test_odd_size_keeps_exact_frames_and_pads_the_video(tmp_path, ckpt_dir):
+def test_odd_size_keeps_exact_frames_and_pads_the_video(capsys, tmp_path, ckpt_dir):
     write_frames(tmp_path / "seq", moving_frames(2, 33, 47))
-    result = run_cli("-m", METHOD, "-data", tmp_path / "seq", "-s", tmp_path / "out", "--png", ckpt=ckpt_dir)
-    assert result.returncode == 0, result.stderr
-    pngs = sorted((tmp_path / "out" / "seq" / "frames").iterdir())
+    status, lines = cli(capsys, "-m", METHOD, "-data", tmp_path / "seq", "-s", tmp_path / "out", "--png",
+                        "--ckpt-dir", ckpt_dir)
+    assert status == 0, lines
+    pngs = sorted((tmp_path / "out" / "seq" / f"seq-{METHOD}-frames").iterdir())
     assert len(pngs) == 3 and all(read_png(p).shape == (33, 47, 3) for p in pngs)
     meta, video = video_frames(tmp_path / "out" / "seq" / f"seq-{METHOD}.mp4")
     assert meta["size"] == (48, 34) and len(video) == 3
 
 
-def test_video_input_rate_and_folder_of_videos(tmp_path, ckpt_dir):
+def test_video_input_rate_and_folder_of_videos(capsys, tmp_path, ckpt_dir):
     data = tmp_path / "in"
     data.mkdir()
     write_video(data / "clip.mp4", moving_frames(5, 32, 48), fps=12)
     write_frames(data / "frames", moving_frames(3, 32, 48, seed=1))
-    result = run_cli("-m", METHOD, "-data", data, "-s", tmp_path / "out", ckpt=ckpt_dir)
-    assert result.returncode == 0, result.stderr
+    status, lines = cli(capsys, "-m", METHOD, "-data", data, "-s", tmp_path / "out", "--ckpt-dir", ckpt_dir)
+    assert status == 0, lines
     meta, video = video_frames(tmp_path / "out" / "clip" / f"clip-{METHOD}.mp4")
     assert len(video) == 9 and meta["fps"] == 24  # the video's rate × scale when -fps is not given
     meta, video = video_frames(tmp_path / "out" / "frames" / f"frames-{METHOD}.mp4")
     assert len(video) == 5 and meta["fps"] == 10  # frame folders: the reference default
 
 
-def test_grey_alpha_and_16_bit_frames_are_converted_with_a_warning(tmp_path, ckpt_dir):
+def test_grey_alpha_and_16_bit_frames_are_converted_with_a_warning(capsys, tmp_path, ckpt_dir):
     import cv2
 
     frames = moving_frames(3, 32, 40)
@@ -90,11 +92,11 @@ def test_grey_alpha_and_16_bit_frames_are_converted_with_a_warning(tmp_path, ckp
     cv2.imwrite(str(folder / "0.png"), cv2.cvtColor(frames[0], cv2.COLOR_RGB2GRAY))
     cv2.imwrite(str(folder / "1.png"), np.dstack([frames[1][..., ::-1], np.full((32, 40), 255, np.uint8)]))
     cv2.imwrite(str(folder / "2.png"), frames[2][..., ::-1].astype(np.uint16) * 257)
-    result = run_cli("-m", METHOD, "-data", folder, "-s", tmp_path / "out", "--png", ckpt=ckpt_dir)
-    assert result.returncode == 0, result.stderr
-    warnings = [line for line in error_lines(result) if line.startswith("warning:")]
+    status, lines = cli(capsys, "-m", METHOD, "-data", folder, "-s", tmp_path / "out", "--png", "--ckpt-dir", ckpt_dir)
+    assert status == 0, lines
+    warnings = [line for line in lines if line.startswith("warning:")]
     assert len(warnings) == 3 and all("converted to 8-bit RGB" in w for w in warnings)
-    pngs = sorted((tmp_path / "out" / "seq" / "frames").iterdir())
+    pngs = sorted((tmp_path / "out" / "seq" / f"seq-{METHOD}-frames").iterdir())
     np.testing.assert_array_equal(read_png(pngs[2]), frames[1])  # alpha dropped
     np.testing.assert_array_equal(read_png(pngs[4]), frames[2])  # 16 → 8 bits exactly
 
@@ -158,31 +160,6 @@ def test_missing_checkpoints_offline_say_what_to_do(tmp_path):
     assert not (tmp_path / "out" / "seq").exists()
 
 
-def test_failure_mid_sequence_leaves_nothing_that_looks_finished(tmp_path, ckpt_dir):
-    paths = write_frames(tmp_path / "seq", moving_frames(4, 32, 48))
-    _truncated(paths[2])  # the header is intact, so the run starts and fails on decoding it
-    result = run_cli("-m", METHOD, "-data", tmp_path / "seq", "-s", tmp_path / "out", "--png", ckpt=ckpt_dir)
-    assert result.returncode == 2 and paths[2].name in result.stderr, result.stderr
-    leftovers = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
-    assert leftovers == []
-
-
-def test_ctrl_c_stops_cleanly_and_removes_unfinished_outputs(tmp_path, ckpt_dir):
-    write_frames(tmp_path / "seq", moving_frames(60, 64, 96))
-    command = [sys.executable, "infer_video.py", "-m", METHOD, "-data", str(tmp_path / "seq"), "-s",
-               str(tmp_path / "out"), "--png", "--ckpt-dir", str(ckpt_dir)]
-    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    deadline = time.monotonic() + 120
-    while not list((tmp_path / "out").rglob("00000002.png")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr
-    assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
-
-
 def test_weight_free_flow_with_filled_generator_runs_offline(tmp_path, ckpt_dir):
     write_frames(tmp_path / "seq", moving_frames(3, 32, 48))
     result = run_cli("-m", "dis+pervfi-vb", "-data", tmp_path / "seq", "-s", tmp_path / "out", ckpt=ckpt_dir,
@@ -191,14 +168,17 @@ def test_weight_free_flow_with_filled_generator_runs_offline(tmp_path, ckpt_dir)
     assert (tmp_path / "out" / "seq" / "seq-dis+pervfi-vb.mp4").is_file()
 
 
-def test_v00_noise_is_reproducible_with_a_seed_and_scaled_by_heat(tmp_path, ckpt_dir):
+def test_v00_noise_is_reproducible_with_a_seed_and_scaled_by_heat(capsys, tmp_path, ckpt_dir):
+    from pervfi.cli import main
+
     write_frames(tmp_path / "seq", moving_frames(2, 32, 48))
 
-    def middle(*flags: str) -> np.ndarray:
+    def middle(*flags: str) -> np.ndarray:  # in-process: six runs, one import of PyTorch
         out = tmp_path / "out" / "-".join(flags)
-        result = run_cli("-m", "dis+pervfi", "-data", tmp_path / "seq", "-s", out, "--png", *flags, ckpt=ckpt_dir)
-        assert result.returncode == 0, result.stderr
-        return read_png(out / "seq" / "frames" / "00000001.png").astype(int)
+        status = main(["-m", "dis+pervfi", "-data", str(tmp_path / "seq"), "-s", str(out), "--png", *flags,
+                       "--ckpt-dir", str(ckpt_dir)])
+        assert status == 0, capsys.readouterr().err
+        return read_png(out / "seq" / "seq-dis+pervfi-frames" / "00000001.png").astype(int)
 
     first, again, other = middle("--seed", "1"), middle("--seed", "1"), middle("--seed", "2")
     np.testing.assert_array_equal(first, again)
@@ -213,7 +193,7 @@ def test_sintel_end_to_end_with_png(tmp_path):
     result = run_cli("-m", "dis+splat", "-data", source, "-s", tmp_path / "out", "--png")
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out" / "sintel-market-10"
-    pngs = sorted((out / "frames").iterdir())
+    pngs = sorted((out / "sintel-market-10-dis+splat-frames").iterdir())
     assert len(pngs) == 19
     np.testing.assert_array_equal(read_png(pngs[2]), read_png(sorted(source.iterdir())[1]))
     meta, video = video_frames(out / "sintel-market-10-dis+splat.mp4")

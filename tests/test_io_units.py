@@ -116,10 +116,24 @@ def test_write_behind_consumes_in_order_and_reports_the_consumers_error():
 
 
 def test_write_behind_does_not_mask_the_producers_own_error():
+    calls = []
+
     def fail(item):
+        calls.append(item)
         raise OSError("encoder died")
 
     writer = WriteBehind(fail, depth=2)
     writer.put(1)
-    threading.Event().wait(0.1)
-    writer.close(check=False)  # what the pipeline does while a KeyboardInterrupt propagates
+    # The pipeline closes without checking while its own error (here Ctrl-C) propagates: that error
+    # reaches the caller, not the writer's.
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            raise KeyboardInterrupt
+        finally:
+            writer.close(check=False)
+    assert calls == [1]
+    # A checking close would have raised the writer's error instead.
+    checked = WriteBehind(fail, depth=2)
+    checked.put(2)
+    with pytest.raises(OSError, match="encoder died"):
+        checked.close()

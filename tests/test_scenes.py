@@ -11,7 +11,7 @@ from pervfi.io.frame_files import read_frame
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SINTEL = sorted((DATA / "sintel-market-10").glob("*.png"))
 DAVIS = sorted((DATA / "davis-breakdance-flare-3").glob("*.jpg"))
-needs_data = pytest.mark.skipif(not SINTEL or not DAVIS, reason="shared real frames absent")
+needs_data = pytest.mark.skipif(not SINTEL or not DAVIS, reason=f"real frames absent: {DATA.resolve()}")
 
 
 def texture(seed: int, height: int, width: int, grain: int, tint: tuple[float, float, float]) -> np.ndarray:
@@ -166,3 +166,41 @@ def test_duplicate_threshold_is_validated(bad) -> None:
     thumb = scenes.thumbnail(window())
     with pytest.raises(ValueError, match="duplicate threshold"):
         scenes.is_duplicate(thumb, thumb, threshold=bad)
+
+
+def smooth_then_grainy(seed: int = 0, height: int = 120, width: int = 192, step: int = 3) -> list[np.ndarray]:
+    """Issue 13's missed cut: three frames of a Gaussian-blurred (sigma 2) random texture panning,
+    then three of unblurred random noise panning; both average mid-grey."""
+    rng = np.random.default_rng(seed)
+    wide = (height, width + 3 * step, 3)
+    smooth = np.clip(cv2.GaussianBlur(rng.random(wide, np.float32) * 255, (0, 0), 2), 0, 255).astype(np.uint8)
+    grainy = (rng.random(wide) * 255).astype(np.uint8)
+    return [np.ascontiguousarray(shot[:, step * k:step * k + width]) for shot in (smooth, grainy) for k in range(3)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cut_from_a_smooth_to_a_grainy_shot_of_one_mean_colour(seed: int) -> None:
+    frames = smooth_then_grainy(seed)
+    assert abs(frames[2].mean() - frames[3].mean()) < 2  # the colours alone barely tell them apart
+    thumbs = [scenes.thumbnail(frame) for frame in frames]
+    cuts = [scenes.is_scene_cut(a, b) for a, b in zip(thumbs, thumbs[1:])]
+    assert cuts == [False, False, True, False, False]
+
+
+def zoomed(frame: np.ndarray, factor: float) -> np.ndarray:
+    height, width = frame.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), 0, factor)
+    return cv2.warpAffine(frame, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+@pytest.mark.parametrize("shot", [0, 3])
+@pytest.mark.parametrize("change", ["zoom", "flash", "fade"])
+def test_smooth_and_grainy_shots_have_no_false_cuts(shot: int, change: str) -> None:
+    frame = smooth_then_grainy()[shot]
+    if change == "zoom":  # 10% per frame
+        steps = [zoomed(frame, 1.1 ** k) for k in range(4)]
+    elif change == "flash":
+        steps = [frame, np.clip(frame * 1.3 + 30, 0, 255).astype(np.uint8), frame]
+    else:  # to a fifth of the brightness, halving each frame
+        steps = [np.rint(frame * gain).astype(np.uint8) for gain in (1.0, 0.5, 0.25, 0.2)]
+    assert all(score(a, b) < 0.3 for a, b in zip(steps, steps[1:])), [score(a, b) for a, b in zip(steps, steps[1:])]

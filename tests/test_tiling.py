@@ -5,7 +5,7 @@ import torch
 from pervfi import Interpolator, build_flow_estimator, build_generator
 from pervfi.ops import backward_warp
 from pervfi.tiling import blend_weights, plan_tiles, tiled_interpolate
-from tests.conformance import fill
+from tests.seeded_weights import seeded
 
 torch.set_grad_enabled(False)
 
@@ -42,7 +42,7 @@ def _moving_texture(height, width, shift=(4.0, -2.0)):
 @pytest.mark.parametrize("name, gain", [("v00", 0.5), ("vb", 0.65)])
 def test_tiled_generation_equals_untiled_without_seams(name, gain):
     height, width, tile, overlap = 192, 384, 192, 48
-    model = fill(build_generator(name), "pervfi-conformance-v1", gain)
+    model = seeded(build_generator(name), gain)
     img0, img1, flow = _moving_texture(height, width)
     zs = model.sample_noise(1, height, width, rng=torch.Generator().manual_seed(1)) if name == "v00" else None
     whole = model.interpolate(img0, img1, flow, -flow, 0.5, zs=zs)
@@ -74,11 +74,11 @@ def test_tiles_equal_the_whole_frame_under_large_motion(name, gain):
 
 
 def test_v00_tiles_draw_the_whole_frames_noise():
-    model = fill(build_generator("v00"), "pervfi-conformance-v1", 0.5)
+    model = seeded(build_generator("v00"), 0.5)
     img0, img1, flow = _moving_texture(128, 256)
-    seeded = [tiled_interpolate(model, img0, img1, flow, -flow, 0.5, 128, 32, rng=torch.Generator().manual_seed(3))
-              for _ in range(2)]
-    assert torch.equal(*seeded)
+    draws = [tiled_interpolate(model, img0, img1, flow, -flow, 0.5, 128, 32, rng=torch.Generator().manual_seed(3))
+             for _ in range(2)]
+    assert torch.equal(*draws)
 
 
 def test_reduced_resolution_flow_is_scaled_back():
@@ -101,7 +101,7 @@ def test_interpolator_options_are_checked():
 def test_interpolator_tiles_when_asked():
     img0, img1, _ = _moving_texture(120, 250)
     flow = build_flow_estimator("dis")
-    model = fill(build_generator("vb"), "pervfi-conformance-v1", 0.65)
+    model = seeded(build_generator("vb"), 0.65)
     whole = Interpolator(flow, model, device="cpu").interpolate(img0, img1)
     tiled = Interpolator(flow, model, device="cpu", tile=128).interpolate(img0, img1)
     assert tiled.shape == whole.shape == (1, 3, 120, 250)

@@ -16,6 +16,7 @@ from pervfi.io.pipeline import SequenceRun, Settings
 from pervfi.io.sources import frame_sequence
 from tests.doubles import Blend, CountingZeroFlow
 from tests.media import moving_frames, read_png, texture, video_frames, write_frames, write_video
+from tests.test_cli_usage import cli
 from tests.test_infer_video import error_lines, run_cli
 
 METHOD = "dis+pervfi-vb"
@@ -27,7 +28,7 @@ def _run(folder: Path, out: Path, **settings) -> tuple[list[np.ndarray], Countin
     options = {"quiet": True, "png": True, **settings}
     report = SequenceRun(Interpolator(flow, Blend(), device="cpu"), frame_sequence(folder, "seq"), out, "m",
                          Settings(**options)).run()
-    frames = [read_png(p) for p in sorted((out / "seq" / "frames").iterdir())]
+    frames = [read_png(p) for p in sorted((out / "seq" / "seq-m-frames").iterdir())]
     return frames, flow, report
 
 
@@ -66,15 +67,15 @@ def test_24_to_60_counts_times_and_reuses_coinciding_source_frames(tmp_path):
     assert flow.pairs == 11
 
 
-def test_24_to_60_through_the_cli_on_a_video(tmp_path, ckpt_dir):
+def test_24_to_60_through_the_cli_on_a_video(capsys, tmp_path):
     clip = write_video(tmp_path / "clip.mp4", moving_frames(24, 32, 48), fps=24)
     _, source = video_frames(clip)
-    result = run_cli("-m", METHOD, "-data", clip, "-s", tmp_path / "out", "--target-fps", "60", "--png",
-                     ckpt=ckpt_dir)
-    assert result.returncode == 0, result.stderr
-    meta, video = video_frames(tmp_path / "out" / "clip" / f"clip-{METHOD}.mp4")
+    status, lines = cli(capsys, "-m", "dis+splat", "-data", clip, "-s", tmp_path / "out", "--target-fps", "60",
+                        "--png")
+    assert status == 0, lines
+    meta, video = video_frames(tmp_path / "out" / "clip" / "clip-dis+splat.mp4")
     assert len(video) == 60 and meta["fps"] == 60
-    pngs = sorted((tmp_path / "out" / "clip" / "frames").iterdir())
+    pngs = sorted((tmp_path / "out" / "clip" / "clip-dis+splat-frames").iterdir())
     for m in range(0, 60, 5):  # 60 fps frame m falls on 24 fps frame 2m/5
         np.testing.assert_array_equal(read_png(pngs[m]), source[2 * m // 5])
 
@@ -99,11 +100,11 @@ def test_scene_cuts_are_not_interpolated_across(tmp_path, mode):
     np.testing.assert_array_equal(out[2], _blend(frames[0], frames[1], 0.5))
 
 
-def test_cut_count_is_logged_by_the_cli(tmp_path, ckpt_dir):
+def test_cut_count_is_logged_by_the_cli(capsys, tmp_path):
     write_frames(tmp_path / "seq", _two_scenes(3) + moving_frames(3, 48, 64, seed=1))
-    result = run_cli("-m", METHOD, "-data", tmp_path / "seq", "-s", tmp_path / "out", ckpt=ckpt_dir)
-    assert result.returncode == 0, result.stderr
-    assert "2 scene cut(s)" in result.stderr
+    status, lines = cli(capsys, "-m", "dis+splat", "-data", tmp_path / "seq", "-s", tmp_path / "out")
+    assert status == 0, lines
+    assert "(2 scene cut(s))" in lines[-1], lines
 
 
 def test_duplicates_are_replaced_by_frames_at_their_true_times(tmp_path):
@@ -121,7 +122,7 @@ def test_duplicates_are_replaced_by_frames_at_their_true_times(tmp_path):
     assert flow.pairs == 4
 
 
-def _clip_with_tone(path: Path, seconds: float = 2, fps: int = 24) -> Path:
+def _clip_with_tone(path: Path, seconds: float = 1, fps: int = 24) -> Path:
     result = run_ffmpeg(["-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size=64x48:rate={fps}",
                          "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", str(seconds),
                          "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)])
@@ -130,25 +131,35 @@ def _clip_with_tone(path: Path, seconds: float = 2, fps: int = 24) -> Path:
 
 
 @pytest.mark.parametrize("timing", [["-scale", "2"], ["--target-fps", "60"]])
-def test_audio_is_kept_in_sync(tmp_path, ckpt_dir, timing):
-    clip = _clip_with_tone(tmp_path / "tone.mp4")
-    result = run_cli("-m", METHOD, "-data", clip, "-s", tmp_path / "out", *timing, ckpt=ckpt_dir)
-    assert result.returncode == 0, result.stderr
-    output = tmp_path / "out" / "tone" / f"tone-{METHOD}.mp4"
+def test_audio_is_kept_in_sync(capsys, tmp_path, timing):
+    clip = _clip_with_tone(tmp_path / "tone.mp4")  # 1 s at 24 frames/s; the method does not matter here
+    status, lines = cli(capsys, "-m", "dis+splat", "-data", clip, "-s", tmp_path / "out", *timing)
+    assert status == 0, lines
+    output = tmp_path / "out" / "tone" / "tone-dis+splat.mp4"
     meta, video = video_frames(output)
     assert has_audio(output)
     frame = 1 / meta["fps"]
     assert abs(stream_duration(output, "audio") - stream_duration(output, "video")) <= frame + 1e-3
-    assert len(video) == (95 if timing[0] == "-scale" else 120)
+    assert len(video) == (47 if timing[0] == "-scale" else 60)
 
 
-def test_silent_video_stays_silent_and_montage_is_twice_as_wide(tmp_path, ckpt_dir):
+def test_slow_motion_leaves_the_audio_out_with_a_warning_that_quiet_keeps(capsys, tmp_path):
+    clip = _clip_with_tone(tmp_path / "tone.mp4")
+    status, lines = cli(capsys, "-m", "dis+splat", "-data", clip, "-s", tmp_path / "out", "-fps", "24", "--quiet")
+    assert status == 0, lines
+    assert len(lines) == 1 and lines[0].startswith("warning: tone: audio left out: -fps 24"), lines  # no summary
+    meta, video = video_frames(tmp_path / "out" / "tone" / "tone-dis+splat.mp4")
+    assert not has_audio(tmp_path / "out" / "tone" / "tone-dis+splat.mp4")
+    assert meta["fps"] == 24 and len(video) == 47  # twice as long: slow motion
+
+
+def test_silent_video_stays_silent_and_montage_is_twice_as_wide(capsys, tmp_path):
     clip = write_video(tmp_path / "quiet.mp4", moving_frames(3, 32, 48), fps=12)
-    result = run_cli("-m", METHOD, "-data", clip, "-s", tmp_path / "out", "--montage", ckpt=ckpt_dir)
-    assert result.returncode == 0, result.stderr
+    status, lines = cli(capsys, "-m", "dis+splat", "-data", clip, "-s", tmp_path / "out", "--montage")
+    assert status == 0, lines
     folder = tmp_path / "out" / "quiet"
-    assert not has_audio(folder / f"quiet-{METHOD}.mp4")
-    meta, montage = video_frames(folder / f"quiet-{METHOD}-montage.mp4")
+    assert not has_audio(folder / "quiet-dis+splat.mp4")
+    meta, montage = video_frames(folder / "quiet-dis+splat-montage.mp4")
     assert meta["size"] == (96, 32) and len(montage) == 5
 
 
@@ -172,21 +183,21 @@ def _lossless():
     return Encoding(ext="mkv", codec="libx264rgb", crf=0, pix_fmt="rgb24")
 
 
-def test_encoding_options_reach_the_file(tmp_path, ckpt_dir):
+def test_encoding_options_reach_the_file(capsys, tmp_path):
     write_frames(tmp_path / "seq", moving_frames(2, 32, 48))
-    result = run_cli("-m", METHOD, "-data", tmp_path / "seq", "-s", tmp_path / "out", "--ext", "webm",
-                     "--crf", "30", ckpt=ckpt_dir)
-    assert result.returncode == 0, result.stderr
-    meta, video = video_frames(tmp_path / "out" / "seq" / f"seq-{METHOD}.webm")
+    status, lines = cli(capsys, "-m", "dis+splat", "-data", tmp_path / "seq", "-s", tmp_path / "out", "--ext", "webm",
+                        "--crf", "30")
+    assert status == 0, lines
+    meta, video = video_frames(tmp_path / "out" / "seq" / "seq-dis+splat.webm")
     assert meta["codec"] == "vp9" and len(video) == 3
 
 
-def test_flow_scale_and_tile_flags_run(tmp_path, ckpt_dir):
+def test_flow_scale_and_tile_flags_run(capsys, tmp_path, ckpt_dir):
     write_frames(tmp_path / "seq", [texture(96, 136, seed) for seed in range(2)])
-    result = run_cli("-m", METHOD, "-data", tmp_path / "seq", "-s", tmp_path / "out", "--flow-scale", "0.5",
-                     "--tile", "96", "--png", ckpt=ckpt_dir)
-    assert result.returncode == 0, result.stderr
-    assert read_png(tmp_path / "out" / "seq" / "frames" / "00000001.png").shape == (96, 136, 3)
+    status, lines = cli(capsys, "-m", METHOD, "-data", tmp_path / "seq", "-s", tmp_path / "out", "--flow-scale", "0.5",
+                        "--tile", "96", "--png", "--ckpt-dir", ckpt_dir)
+    assert status == 0, lines
+    assert read_png(tmp_path / "out" / "seq" / f"seq-{METHOD}-frames" / "00000001.png").shape == (96, 136, 3)
 
 
 @pytest.mark.parametrize("flag", [

@@ -20,9 +20,20 @@ from .cost import cost_table, measure_cost
 from .datasets import DATASETS, SCALES
 from .results import markdown_table
 from .runner import evaluate
-from .scoring import METRIC_NAMES
+from .scoring import METRIC_NAMES, metric_names
 
 log = logging.getLogger("pervfi.evaluate")
+
+
+def _at_least_one(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,11 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--noise", default="heat", choices=NOISE_MODES,
                         help="v00: sample at heat 0.3 (default) or the reference's 'best noise' protocol")
     parser.add_argument("--seed", type=int, default=0, help="seed of v00's noise (default 0)")
-    parser.add_argument("--checkpoints", default="checkpoints", help="checkpoint folder (default checkpoints)")
+    parser.add_argument("--ckpt-dir", default="checkpoints", help="checkpoint folder (default checkpoints)")
+    # the option's earlier name, still accepted
+    parser.add_argument("--checkpoints", dest="ckpt_dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parser.add_argument("--no-download", action="store_true", help="never download checkpoints or metric weights")
     parser.add_argument("--speed", action="store_true",
                         help="measure parameters, FLOPs and time per frame at 512×512 instead of scoring")
-    parser.add_argument("--runs", type=int, default=10, help="--speed: timed runs, the median is reported")
+    parser.add_argument("--runs", type=_at_least_one, default=10, help="--speed: timed runs, the median is reported")
     return parser
 
 
@@ -60,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.dataset or not args.root:
             parser.error("--dataset and --root are required (or --speed)")
-        metrics = [name.strip().lower() for name in args.metrics.split(",") if name.strip()]
+        metrics = metric_names(args.metrics)
         summary = evaluate(args.method, args.dataset, args.root, scale=args.scale, limit=args.limit, out=args.out,
                            device=args.device, metrics=metrics, noise=args.noise, seed=args.seed,
-                           checkpoint_dir=args.checkpoints, download=not args.no_download,
+                           checkpoint_dir=args.ckpt_dir, download=not args.no_download,
                            offline=True if args.no_download else None)
     except PerVFIError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -47,18 +47,38 @@ def measure_cost(method: str | EvaluatedMethod, device: str | torch.device = "au
         if run >= warmup:
             seconds.append(time.perf_counter() - start)
     return {"method": evaluated.name, "device": str(device), "size": f"{size}×{size}", "parameters": parameters,
-            "flops": flops, "seconds_per_frame": statistics.median(seconds), "runs": runs}
+            "flops": flops, "seconds_per_frame": statistics.median(seconds), "runs": runs,
+            "flops_note": _uncounted_work(evaluated)}
 
 
 def cost_table(cost: dict[str, Any]) -> str:
-    """One markdown row per measurement."""
+    """One markdown row per measurement, and a line on the work the FLOPs leave out, if any."""
     flops = "n/a (outside PyTorch)" if cost["flops"] is None else f"{cost['flops'] / 1e9:.1f} G"
-    return "\n".join([
+    lines = [
         "| method | device | size | parameters | FLOPs | time per frame |",
         "|---|---|---|---|---|---|",
         f"| {cost['method']} | {cost['device']} | {cost['size']} | {cost['parameters'] / 1e6:.2f} M | {flops} "
         f"| {cost['seconds_per_frame'] * 1e3:.1f} ms (median of {cost['runs']}) |",
-    ])
+    ]
+    if cost.get("flops_note"):
+        lines += ["", f"FLOPs: {cost['flops_note']}."]
+    return "\n".join(lines)
+
+
+def _uncounted_work(evaluated: EvaluatedMethod) -> str | None:
+    """Why the FLOP count leaves out some of a pipeline's work: PyTorch's counter sees matrix
+    products and convolutions, not OpenCV's flow nor element-wise warping and splatting."""
+    if not isinstance(evaluated, ModelMethod):
+        return None
+    parts = []
+    if not any(True for _ in evaluated.interpolator.flow.parameters()):
+        parts.append("its flow estimator runs outside PyTorch (DIS and Farnebäck in OpenCV)")
+    if not any(True for _ in evaluated.interpolator.generator.parameters()):
+        parts.append("its generator has no learned layers (splat warps, splats and blends element-wise)")
+    if not parts:
+        return None
+    return (f"PyTorch's counter counts matrix products and convolutions only, and for {evaluated.name} "
+            + " and ".join(parts) + ", so that work is not in the figure")
 
 
 def test_pair(size: int, device: torch.device) -> tuple[Tensor, Tensor]:

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def evaluate(method: str | EvaluatedMethod, dataset: str, root: str | Path, *, scale: int = 2, limit: int | None = None,
              out: str | Path | None = None, device: str | torch.device = "auto",
-             metrics: Sequence[str] = METRIC_NAMES, noise: str = "heat", seed: int = 0,
+             metrics: str | Sequence[str] = METRIC_NAMES, noise: str = "heat", seed: int = 0,
              checkpoint_dir: str = "checkpoints", download: bool = True, offline: bool | None = None,
              progress: bool = True) -> dict[str, Any]:
     """Score `method` (a name, or an object with the `EvaluatedMethod` interface) on
@@ -33,7 +33,8 @@ def evaluate(method: str | EvaluatedMethod, dataset: str, root: str | Path, *, s
     metric could not be loaded, with the reason under "unavailable"), the sample count and
     per-group means. With `out`, per-sample scores go to out/samples.csv (a re-run skips
     the samples already there) and the summary to out/summary.json. `limit` keeps the
-    first N items (triplets, or frame pairs of the video protocol). `offline` (default:
+    first N items (triplets, or frame pairs of the video protocol). `metrics` is a list of
+    names or one comma-separated string ("psnr,ssim,ie"). `offline` (default:
     from HF_HUB_OFFLINE / PERVFI_OFFLINE) forbids downloading metric backbones.
     """
     if limit is not None and limit < 1:

@@ -24,11 +24,18 @@ METRIC_LABELS = {"psnr": "PSNR↑", "ssim": "SSIM↑", "ie": "IE↓", "lpips": "
                  "flolpips": "FloLPIPS↓"}
 
 
+def metric_names(metrics: str | Sequence[str]) -> list[str]:
+    """The metrics asked for, lower-case: a list, or one comma-separated string ("psnr,ssim,ie")."""
+    names = metrics.split(",") if isinstance(metrics, str) else metrics
+    return [name.strip().lower() for name in names if name.strip()]
+
+
 class MetricSuite:
     """The requested metrics, loaded once. A perceptual metric whose weights or package
     cannot be had is kept in `unavailable` with the reason, and scores as None."""
 
-    def __init__(self, names: Sequence[str], device: torch.device, offline: bool) -> None:
+    def __init__(self, names: str | Sequence[str], device: torch.device, offline: bool) -> None:
+        names = metric_names(names)
         unknown = [name for name in names if name not in METRIC_NAMES]
         if unknown:
             raise UnknownNameError(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRIC_NAMES)}")

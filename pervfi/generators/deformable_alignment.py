@@ -16,11 +16,14 @@ def _lrelu(x: Tensor) -> Tensor:
 
 
 class DCNPack(nn.Module):
-    """Modulated deformable 3×3 convolution whose offsets and masks come from guide features."""
+    """Modulated deformable 3×3 convolution whose offsets and masks come from guide features
+    (a new module starts from zero offsets and masks of 0.5, as the reference's training)."""
 
     def __init__(self, channels: int, offset_groups: int, kernel_size: int = 3) -> None:
         super().__init__()
         self.conv_offset = nn.Conv2d(channels, offset_groups * 3 * kernel_size**2, 3, padding=1)
+        nn.init.zeros_(self.conv_offset.weight)
+        nn.init.zeros_(self.conv_offset.bias)
         self.dconv = _DeformConv(channels, kernel_size)
 
     def forward(self, x: Tensor, guide: Tensor) -> Tensor:

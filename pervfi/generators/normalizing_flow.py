@@ -4,8 +4,10 @@ Three levels (1/2, 1/4, 1/8 of the frame after squeezing); each level has an act
 invertible 1×1 convolution, K flow steps (actnorm → invertible 1×1 conv → conditional
 affine coupling) and a learned Gaussian prior. The first two levels split half of their
 channels off as a latent. Sampling runs the flow backwards from noise; encoding runs it
-forwards and gives the latents and the log-likelihood. Inference only: ActNorm's
-data-dependent initialisation and training noise are not part of it.
+forwards and gives the latents and the log-likelihood. For training, ActNorm initialises
+itself from the first batch it sees in training mode (Glow's data-dependent init, over the
+global batch when the batch is split across processes), and the 1×1 convolutions' inverse
+and log-determinant stay on the autograd graph whenever their weight needs a gradient.
 
 Under autocast (bf16/fp16) only the coupling and prior networks run in low precision: the
 flow's state, its log-determinants and the 1×1 convolutions and their inverses stay
@@ -19,23 +21,47 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops import float32_island
+from ..ops import channel_mean_std, float32_island
 
 LEVELS = 3
 IMAGE_CHANNELS = 3
 
 
 class ActNorm(nn.Module):
-    """Per-channel affine normalisation: y = (exp(logs) + 1e-8)·(x + loc)."""
+    """Per-channel affine normalisation: y = (exp(logs) + 1e-8)·(x + loc).
+
+    A new module is uninitialised (`initialized` = 0, as in the reference); its first
+    forward pass in training mode sets loc and logs so that that batch comes out with zero
+    mean and unit standard deviation per channel. Trained weights have `initialized` = 1.
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.loc = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.logs = nn.Parameter(torch.zeros(1, channels, 1, 1))
-        # Kept for the checkpoint layout; set in trained weights.
-        self.register_buffer("initialized", torch.tensor(1, dtype=torch.uint8))
+        self.register_buffer("initialized", torch.tensor(0, dtype=torch.uint8))
+        # Whether `initialized` is known to be 1: spares a device synchronisation per
+        # training step; reset whenever a state dict is loaded.
+        self._known_initialized = False
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super()._load_from_state_dict(*args, **kwargs)
+        self._known_initialized = False
+
+    @torch.no_grad()
+    def initialize(self, x: Tensor) -> None:
+        """Data-dependent initialisation from `x` (the reference's constants: std + 1e-6,
+        then 1/std + 1e-6); identical on every rank of a process group."""
+        mean, std = channel_mean_std(x)
+        self.loc.copy_(-mean.view_as(self.loc))
+        self.logs.copy_(torch.log(1 / (std + 1e-6) + 1e-6).view_as(self.logs))
+        self.initialized.fill_(1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.training and not self._known_initialized:
+            if not self.initialized:
+                self.initialize(x)
+            self._known_initialized = True
         logdet = x.shape[2] * x.shape[3] * self.logs.sum()
         return (torch.exp(self.logs) + 1e-8) * (x + self.loc), logdet
 
@@ -44,9 +70,23 @@ class ActNorm(nn.Module):
         return y * torch.exp(-self.logs) - self.loc
 
 
+def _inverse_and_logabsdet(weight: Tensor) -> tuple[Tensor, Tensor]:
+    """The inverse (as a 1×1 kernel) and log|det| of a C×C×1×1 kernel, differentiable.
+
+    In float32, on CUDA where the weight is there (`inv_ex`: no host synchronisation),
+    else on the CPU: tiny matrices, and not every backend has linalg.
+    """
+    matrix = weight[:, :, 0, 0].float()
+    if matrix.device.type != "cuda":
+        matrix = matrix.cpu()
+    inverse = torch.linalg.inv_ex(matrix).inverse[:, :, None, None].to(weight)
+    return inverse, torch.linalg.slogdet(matrix).logabsdet.to(weight.device)
+
+
 class InvConv2d(nn.Module):
-    """Invertible 1×1 convolution. Its inverse and log-determinant are cached per weight
-    version (inference-time caches, not part of the state dict)."""
+    """Invertible 1×1 convolution (initialised to a random rotation). Its inverse and
+    log-determinant are cached per weight version when no gradient is wanted (inference),
+    and recomputed on the autograd graph when one is (training)."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -54,12 +94,11 @@ class InvConv2d(nn.Module):
         self._cache: dict[str, object] = {}
 
     def _derived(self) -> tuple[Tensor, Tensor]:
+        if torch.is_grad_enabled() and self.weight.requires_grad:
+            return _inverse_and_logabsdet(self.weight)
         key = (self.weight.data_ptr(), self.weight._version, self.weight.device, self.weight.dtype)
         if self._cache.get("key") != key:
-            # Computed on the CPU in float32: tiny matrices, and not every backend has linalg.
-            matrix = self.weight.detach()[:, :, 0, 0].float().cpu()
-            inverse = torch.linalg.inv(matrix)[:, :, None, None].to(self.weight)
-            logabsdet = torch.linalg.slogdet(matrix)[1].to(self.weight.device)
+            inverse, logabsdet = _inverse_and_logabsdet(self.weight.detach())
             self._cache = {"key": key, "inverse": inverse, "logabsdet": logabsdet}
         return self._cache["inverse"], self._cache["logabsdet"]  # type: ignore[return-value]
 
@@ -75,11 +114,14 @@ class InvConv2d(nn.Module):
 
 
 class ZeroConv2d(nn.Module):
-    """3×3 convolution whose output is scaled by exp(3·scale) (zero-initialised in training)."""
+    """3×3 convolution whose output is scaled by exp(3·scale); a new module outputs zeros
+    (Glow's initialisation: couplings start as the identity, priors as N(0, 1))."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
         self.scale = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:

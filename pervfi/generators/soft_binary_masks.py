@@ -96,8 +96,17 @@ def conv_mean_from_sums(conv: nn.Conv2d, sums: Tensor, pixels: int) -> Tensor:
     return mean if conv.bias is None else mean + conv.bias
 
 
+# Training adds U(-MASK_NOISE, MASK_NOISE) to every soft mask (the reference's rand_bias).
+MASK_NOISE = 0.005
+
+
 class AttentionMerge(nn.Module):
-    """Blends the two feature pyramids with soft-binary masks, coarse to fine."""
+    """Blends the two feature pyramids with soft-binary masks, coarse to fine.
+
+    The masks get additive noise: `mask_noise` (three tensors, coarse to fine, the masks'
+    shapes) when given, else U(-0.005, 0.005) drawn in training mode and none in inference.
+    The noisy mask is the one that blends and the one returned.
+    """
 
     def __init__(self, dilate_size: int = 9) -> None:
         super().__init__()
@@ -106,13 +115,21 @@ class AttentionMerge(nn.Module):
             self.softbinary[str(i)] = SoftBinary(PYRAMID_CHANNELS[i], dilate_size)
 
     def forward(self, features0: list[Tensor], features1: list[Tensor], holes: list[Tensor],
-                attentions: list[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
+                attentions: list[Tensor] | None = None,
+                mask_noise: list[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
         """Blended features fine to coarse, and the soft masks coarse to fine; `attentions`
         (fine to coarse) replace the levels' own channel attention."""
         blended, masks = [], []
         for i in range(2, -1, -1):
             attention = None if attentions is None else attentions[i]
             mask = self.softbinary[str(i)](holes[i], features0[i], features1[i], attention)
+            if mask_noise is not None:
+                noise = mask_noise[len(masks)]
+                if noise.shape != mask.shape:
+                    raise ValueError(f"expected mask noise of shape {tuple(mask.shape)}, got {tuple(noise.shape)}")
+                mask = mask + noise.to(mask)
+            elif self.training:
+                mask = mask + (torch.rand_like(mask) * 2 - 1) * MASK_NOISE
             masks.append(mask)
             blended.insert(0, features0[i] * (1 - mask) + features1[i] * mask)
         return blended, masks

@@ -8,12 +8,18 @@ import torch
 from torch import Tensor
 
 from ..ops import Region
-from .base import PerVFIGenerator, check_inputs
+from .base import PerVFIGenerator
 from .encoder import PYRAMID_CHANNELS
 from .normalizing_flow import CondFlowNet, latent_shapes
 
 DEFAULT_HEAT = 0.3
 FLOW_STEPS = 16
+
+
+def latent_heat(latents: list[Tensor]) -> Tensor:
+    """The standard deviation (unbiased) of all the latents together: the heat at which
+    noise decodes to frames like the ones encoded."""
+    return torch.cat([z.flatten() for z in latents]).std()
 
 
 class PerVFIv00(PerVFIGenerator):
@@ -58,26 +64,54 @@ class PerVFIv00(PerVFIGenerator):
                time: float = 0.5) -> tuple[list[Tensor], Tensor]:
         """Run the flow forwards on the true frame `gt`: (latents fine to coarse, NLL per
         image in bits per pixel). Latents are not standardised by the prior."""
-        zs, nll, _ = self._encode_with_conds(img0, img1, flow01, flow10, gt, time)
-        return zs, nll
-
-    def _encode_with_conds(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, gt: Tensor,
-                           time: float) -> tuple[list[Tensor], Tensor, list[Tensor]]:
-        check_inputs(img0, img1, flow01, flow10, time)
-        if gt.shape != img0.shape:
-            raise ValueError(f"expected gt of shape {tuple(img0.shape)}, got {tuple(gt.shape)}")
         conds, _ = self.condition(img0, img1, flow01, flow10, time)
-        log_p, logdet, zs, _ = self.condFLownet(gt * 2 - 1, conds)
-        pixels = gt.shape[2] * gt.shape[3]
-        nll = -(logdet + log_p) / (math.log(2) * pixels)
-        return zs, nll, conds
+        return self._latents_and_nll(gt, conds, dequant=None)
+
+    def forward(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, gt: Tensor,
+                time: float = 0.5, mask_noise: list[Tensor] | None = None, dequant: Tensor | None = None,
+                zs: list[Tensor] | None = None) -> dict[str, Tensor | list[Tensor]]:
+        """The training pass (the reference's ``encode_decode``), differentiable throughout.
+
+        Encodes `gt` (dequantised in training: plus `dequant`, else U(-0.5, 0.5)/255 in
+        [-1, 1] space) to its NLL, then decodes unit-normal `zs` (drawn when not given)
+        times heat, the standard deviation of all the batch's latents (not detached).
+        Returns ``pred`` (before clamping, [0, 1] space), ``masks`` (coarse to fine, with
+        the training noise), ``nll`` (B,) in bits per pixel, and ``heat``.
+        """
+        conds, masks = self.condition(img0, img1, flow01, flow10, time, mask_noise)
+        if dequant is None and self.training:
+            dequant = (torch.rand_like(gt) - 0.5) / 255
+        latents, nll = self._latents_and_nll(gt, conds, dequant)
+        heat = latent_heat(latents)
+        if zs is None:
+            batch, _, height, width = gt.shape
+            zs = self.sample_noise(batch, height, width, heat=1.0, device=gt.device)
+        pred = (self.decode(conds, [z.to(heat) * heat for z in zs], None, None) + 1) / 2
+        return {"pred": pred, "masks": masks, "nll": nll, "heat": heat}
+
+    def _latents_and_nll(self, gt: Tensor, conds: list[Tensor],
+                         dequant: Tensor | None) -> tuple[list[Tensor], Tensor]:
+        """Latents of `gt` and its NLL in bits per pixel (pixels = H·W); with `dequant`
+        added, the NLL of the 8-bit frame (plus log2 255 for the bin width)."""
+        expected = (conds[0].shape[0], 3, conds[0].shape[2] * 2, conds[0].shape[3] * 2)
+        if tuple(gt.shape) != expected:
+            raise ValueError(f"expected gt of shape {expected}, got {tuple(gt.shape)}")
+        target = gt * 2 - 1
+        if dequant is not None:
+            target = target + dequant.to(target)
+        log_p, logdet, zs, _ = self.condFLownet(target, conds)
+        nll = -(logdet + log_p) / (math.log(2) * gt.shape[2] * gt.shape[3])
+        if dequant is not None:
+            nll = nll + math.log2(255)
+        return zs, nll
 
     def interpolate_best_noise(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, gt: Tensor,
                                time: float = 0.5, rng: torch.Generator | None = None) -> Tensor:
         """The reference's "best noise" protocol: encode `gt`, draw fresh noise whose heat
         is the standard deviation of all its latents, decode. Before clamping, [0, 1] space."""
-        zs, _, conds = self._encode_with_conds(img0, img1, flow01, flow10, gt, time)
-        heat = torch.cat([z.flatten() for z in zs]).std().item()
+        conds, _ = self.condition(img0, img1, flow01, flow10, time)
+        zs, _ = self._latents_and_nll(gt, conds, dequant=None)
+        heat = latent_heat(zs).item()
         batch, _, height, width = gt.shape
         noise = self.sample_noise(batch, height, width, heat=heat, rng=rng, device=gt.device)
         return (self.condFLownet.reverse(noise, conds) + 1) / 2

@@ -43,6 +43,13 @@ class PerVFIvb(PerVFIGenerator):
                region: Region | None) -> Tensor:
         return self.generator(conds, region)
 
+    def forward(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, gt: Tensor | None = None,
+                time: float = 0.5, mask_noise: list[Tensor] | None = None) -> dict[str, Tensor | list[Tensor]]:
+        """The training pass: ``pred`` (before clamping, [0, 1] space) and ``masks``
+        (coarse to fine, with the training noise: see `AttentionMerge`). `gt` is not used."""
+        conds, masks = self.condition(img0, img1, flow01, flow10, time, mask_noise)
+        return {"pred": (self.decode(conds, None, None, None) + 1) / 2, "masks": masks}
+
 
 def build_vb(dilate_size: int = 9) -> PerVFIvb:
     """The vb generator (architecture only; load weights separately)."""

@@ -82,7 +82,7 @@ def mux_audio(video: Path, audio_source: Path, output: Path) -> None:
     try:
         result = ffmpeg.run([*args, "-f", muxer, str(partial)])
         if result.returncode != 0:
-            raise OutputError(f"cannot write {output}: {ffmpeg.last_line(result.stderr)}")
+            raise OutputError(f"cannot write {output}: {ffmpeg.reason(result.stderr)}")
         partial.replace(output)
     finally:
         partial.unlink(missing_ok=True)
@@ -113,7 +113,7 @@ def _audio_codec(path: Path) -> str | None:
     """Codec name of the first audio stream, None without audio; InputError if unreadable."""
     result = ffmpeg.run(["-i", str(path)])
     if "Input #0" not in result.stderr:  # ffmpeg always exits 1 here: no output was named
-        raise InputError(f"cannot read {path}: {ffmpeg.last_line(result.stderr)}")
+        raise InputError(f"cannot read {path}: {ffmpeg.reason(result.stderr)}")
     match = _AUDIO_STREAM.search(result.stderr)
     return match.group(1) if match else None
 
@@ -130,5 +130,5 @@ def _ffmpeg(path: Path, args: list[str]) -> str:
     """Run ffmpeg reading `path`; its stdout, or InputError naming the file."""
     result = ffmpeg.run(args)
     if result.returncode != 0:
-        raise InputError(f"cannot read {path}: {ffmpeg.last_line(result.stderr)}")
+        raise InputError(f"cannot read {path}: {ffmpeg.reason(result.stderr)}")
     return result.stdout

@@ -33,6 +33,7 @@ def list_frames(folder: Path) -> list[Path]:
 
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the file's header, without decoding the pixels."""
+    _check_not_empty(path)
     try:
         with Image.open(path) as image:
             return image.size
@@ -40,8 +41,10 @@ def image_size(path: Path) -> tuple[int, int]:
         raise InputError(f"cannot read image {path}: {_reason(err)}") from None
 
 
-def read_image(path: Path) -> tuple[np.ndarray, str | None]:
+def read_image(path: str | Path) -> tuple[np.ndarray, str | None]:
     """The frame as H×W×3 uint8 RGB, and a note on what was converted (None if nothing)."""
+    path = Path(path)
+    _check_not_empty(path)
     try:
         with Image.open(path) as image:
             sixteen_bit = _is_16_bit(image)
@@ -60,9 +63,19 @@ def read_image(path: Path) -> tuple[np.ndarray, str | None]:
     return pixels, " ".join(notes) or None
 
 
-def read_frame(path: Path) -> np.ndarray:
+def read_frame(path: str | Path) -> np.ndarray:
     """The frame as H×W×3 uint8 RGB, converted silently where needed."""
     return read_image(path)[0]
+
+
+def _check_not_empty(path: Path) -> None:
+    """A zero-byte file is "empty", clearer than the decoder's "cannot identify image file"."""
+    try:
+        empty = path.stat().st_size == 0
+    except OSError as err:
+        raise InputError(f"cannot read image {path}: {err.strerror or err}") from None
+    if empty:
+        raise InputError(f"image {path} is empty (0 bytes)")
 
 
 def _is_16_bit(image: Image.Image) -> bool:

@@ -58,4 +58,4 @@ def _fit(max_side: int) -> str:
 def _ffmpeg(args: list[str], target: Path) -> None:
     result = ffmpeg.run(["-loglevel", "error", "-nostdin", *args])
     if result.returncode != 0:
-        raise OutputError(f"cannot encode {target}: {ffmpeg.last_line(result.stderr)}")
+        raise OutputError(f"cannot encode {target}: {ffmpeg.reason(result.stderr)}")

@@ -7,6 +7,7 @@ frames of different sizes are reported with the culprit named.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,13 +39,19 @@ class Sequence:
     def is_video(self) -> bool:
         return not self.frame_files
 
-    def frames(self) -> Iterator[np.ndarray]:
-        """The frames as H×W×3 uint8 RGB, in order; conversions are warned about once each."""
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """The frames `start`..`stop` (inclusive; None: to the end) as H×W×3 uint8 RGB, in
+        order; conversions are warned about once each."""
+        end = None if stop is None else stop + 1
         if self.is_video:
-            yield from read_video(self.path)
+            frames = read_video(self.path)
+            try:
+                yield from itertools.islice(frames, start, end)
+            finally:
+                frames.close()  # stops ffmpeg when the span ends before the video
             return
         warned: set[str] = set()
-        for path in self.frame_files:
+        for path in self.frame_files[start:end]:
             frame, note = read_image(path)
             if note and note not in warned:
                 warned.add(note)
@@ -52,8 +59,16 @@ class Sequence:
             yield frame
 
 
-def discover(root: Path) -> list[Sequence]:
-    """The sequences under `root`, checked; InputError naming the culprit otherwise."""
+def discover(*roots: Path) -> list[Sequence]:
+    """The sequences under each of `roots`, in order, checked; InputError naming the culprit
+    otherwise (also when two would write to the same output folder)."""
+    sequences = [sequence for root in roots for sequence in _discover_one(Path(root))]
+    _check_unique_names(sequences)
+    return sequences
+
+
+def _discover_one(root: Path) -> list[Sequence]:
+    """The sequences of one input: a video, a folder of frames, or a folder of both kinds."""
     if not root.exists():
         raise InputError(f"input {root} does not exist")
     if root.is_file():
@@ -64,21 +79,30 @@ def discover(root: Path) -> list[Sequence]:
         return [video_sequence(root)]
     files = list_frames(root)
     if files:
+        _warn_ignored_videos(root)
         return [frame_sequence(root, root.resolve().name, files)]
     entries = sorted(root.iterdir(), key=lambda p: natural_key(p.name))
     sequences = []
     for entry in entries:
         if entry.is_dir() and (files := list_frames(entry)):
+            _warn_ignored_videos(entry)
             sequences.append(frame_sequence(entry, entry.name, files))
         elif is_video(entry):
             sequences.append(video_sequence(entry))
-    _check_unique_names(sequences)
     if not sequences:
         raise InputError(
             f"no frames or videos found in {root} (frames: {', '.join(IMAGE_SUFFIXES)}; "
             f"videos: {', '.join(VIDEO_SUFFIXES)})"
         )
     return sequences
+
+
+def _warn_ignored_videos(folder: Path) -> None:
+    """A folder of frames is one sequence: say so when it also holds videos, which are not read."""
+    videos = sorted((entry.name for entry in folder.iterdir() if is_video(entry)), key=natural_key)
+    if videos:
+        log.warning("%s: %s ignored: a folder with frames is read as one sequence of frames; give %s with -data",
+                    folder, ", ".join(videos), "the video" if len(videos) == 1 else "the videos")
 
 
 def _check_unique_names(sequences: list[Sequence]) -> None:

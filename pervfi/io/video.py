@@ -1,6 +1,7 @@
 """Video files through imageio-ffmpeg's bundled ffmpeg: reading frames and their rate."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -12,10 +13,13 @@ import numpy as np
 from ..errors import InputError
 from . import ffmpeg
 
+log = logging.getLogger(__name__)
+
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 # Rates that ffmpeg prints rounded (23.98) but that are really NTSC fractions.
 NTSC_RATES = tuple(Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120, 240))
-# A video that decodes to fewer frames than this share of its announced length is truncated.
+# A video that decodes to fewer frames than this share of its announced length is truncated
+# (a few frames short is ordinary rounding of the duration).
 TRUNCATION_SHARE = 0.9
 
 
@@ -51,14 +55,17 @@ def probe_video(path: Path) -> VideoInfo:
     try:
         meta = next(reader)
     except (OSError, RuntimeError, StopIteration) as err:
-        raise InputError(f"cannot read video {path}: {ffmpeg.last_line(str(err))}") from None
+        raise InputError(f"cannot read video {path}: {ffmpeg.reason(str(err))}") from None
     finally:
         reader.close()
     return _info(meta, path)
 
 
 def read_video(path: Path) -> Iterator[np.ndarray]:
-    """The frames of a video as H×W×3 uint8 RGB, in order; InputError if it is unreadable or truncated."""
+    """The frames of a video as H×W×3 uint8 RGB, in order; InputError if it is unreadable.
+
+    A truncated video (fewer frames decode than its header announces) gives what decodes,
+    as ffmpeg does, with one warning that gives both counts."""
     reader = _open(path)
     try:
         info = _info(next(reader), path)
@@ -67,13 +74,12 @@ def read_video(path: Path) -> Iterator[np.ndarray]:
             yield np.frombuffer(data, dtype=np.uint8).reshape(info.height, info.width, 3)
             count += 1
     except (OSError, RuntimeError, StopIteration) as err:
-        raise InputError(f"cannot read video {path}: {ffmpeg.last_line(str(err))}") from None
+        raise InputError(f"cannot read video {path}: {ffmpeg.reason(str(err))}") from None
     finally:
         reader.close()
     if info.expected_frames > 2 and count < TRUNCATION_SHARE * info.expected_frames:
-        raise InputError(
-            f"video {path} is truncated: {count} frames decoded of the {info.expected_frames} its header announces"
-        )
+        log.warning("video %s is truncated: %d frames decode of the %d its header announces; "
+                    "interpolating those %d", path, count, info.expected_frames, count)
 
 
 def _open(path: Path):

@@ -1,4 +1,5 @@
 """Tensor operations shared by the flow estimators and generators (imports nothing else of ours)."""
+from .distributed import channel_mean_std
 from .padding import Padder
 from .precision import PRECISIONS, autocast, float32_island, precision_dtype
 from .region import Region
@@ -13,6 +14,7 @@ __all__ = [
     "SplatResult",
     "autocast",
     "backward_warp",
+    "channel_mean_std",
     "coords_grid",
     "float32_island",
     "forward_splat",

@@ -1,0 +1,70 @@
+"""One training step's loss, as the authors' training code computes it (`src/train`)."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from pervfi import UnknownNameError
+
+from .losses import LaplacianLoss, PerceptualLoss, imagenet_perceptual_loss
+
+# Each recipe's loss: the weights of its terms (the configs pvfi-v00.yml and pvfi-vb.yml).
+RECIPES: dict[str, dict[str, float]] = {
+    "v00": {"nll": 1.0, "lap": 0.1, "per": 0.2},
+    "vb": {"l1": 1.0, "lap": 0.2, "per": 0.1},
+}
+BATCH_KEYS = ("img0", "img1", "flow01", "flow10", "gt")
+
+
+def recipe_weights(recipe: str) -> dict[str, float]:
+    """The weights of `recipe`'s loss terms; `UnknownNameError` naming the recipes otherwise."""
+    if recipe not in RECIPES:
+        raise UnknownNameError(f"unknown training recipe {recipe!r}; expected one of {', '.join(RECIPES)}")
+    return RECIPES[recipe]
+
+
+def training_loss(generator: nn.Module, batch: dict[str, Any], recipe: str,
+                  noise: dict[str, Any] | None = None,
+                  perceptual: PerceptualLoss | None = None) -> dict[str, Any]:
+    """The loss of one training step and what it was computed from.
+
+    `generator`: ``pervfi.build_generator(recipe)`` in train mode (or a DDP wrapper of it).
+    `batch`: ``img0``, ``img1``, ``gt`` (B×3×H×W in [0, 1]), ``flow01``, ``flow10`` (pixels),
+    optionally ``time`` (0.5). `noise`: the random draws to use instead of fresh ones,
+    ``masks`` (three, coarse to fine), and for v00 ``dequant`` and ``zs`` (unit normals,
+    before the heat scaling); any left out is drawn. `perceptual`: the VGG loss (default:
+    on torchvision's ImageNet VGG19, downloaded on first use).
+
+    Returns ``total`` (differentiable: v00 ``mean(nll) + 0.1·lap + 0.2·per``, vb
+    ``l1 + 0.2·lap + 0.1·per``), the unweighted terms ``lap``, ``per`` and ``nll`` (B,) +
+    ``heat`` (v00) or ``l1`` (vb), ``pred`` (before clamping) and the soft ``masks``. As in
+    the reference, a v00 prediction with a NaN leaves lap and per out of the total.
+    """
+    weights = recipe_weights(recipe)
+    missing = [key for key in BATCH_KEYS if key not in batch]
+    if missing:
+        raise ValueError(f"the training batch lacks {', '.join(missing)}")
+    noise = noise or {}
+    draws = {"mask_noise": noise.get("masks")}
+    if recipe == "v00":
+        draws.update(dequant=noise.get("dequant"), zs=noise.get("zs"))
+    gt = batch["gt"]
+    out = generator(batch["img0"], batch["img1"], batch["flow01"], batch["flow10"], gt,
+                    time=batch.get("time", 0.5), **draws)
+    pred = out["pred"]
+    perceptual = (imagenet_perceptual_loss() if perceptual is None else perceptual).to(pred.device)
+    terms: dict[str, Tensor] = {"lap": LaplacianLoss().to(pred.device)(pred, gt), "per": perceptual(pred, gt)}
+    result: dict[str, Any] = {"pred": pred, "masks": out["masks"]}
+    if recipe == "v00":
+        terms["nll"] = out["nll"].mean()
+        result.update(nll=out["nll"], heat=out["heat"])
+        if torch.isnan(pred).any():  # the reference then trains on the NLL alone
+            weights = {"nll": weights["nll"]}
+    else:
+        terms["l1"] = (pred - gt).abs().mean()
+        result["l1"] = terms["l1"]
+    result.update(total=sum(weight * terms[name] for name, weight in weights.items()),
+                  lap=terms["lap"], per=terms["per"])
+    return result

@@ -1,0 +1,45 @@
+"""Validation during training: the held-out triplets at full size, scored with the evaluation's metrics.
+
+Each process scores its share of the triplets (every world-th one); the sums are added over
+the processes, so every process gets the same means. v00 samples its latents at the
+generator's heat from a generator seeded per triplet, so two validations of the same weights
+agree. Frames are padded to the generator's multiple of 8 and the prediction cropped back.
+"""
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .. import MetricSuite, Padder, ScoredFrame
+from .loading import Source
+
+GENERATOR_MULTIPLE = 8
+
+
+@torch.no_grad()
+def validate(generator: nn.Module, source: Source, suite: MetricSuite, device: torch.device, seed: int,
+             limit: int | None = None, rank: int = 0, world: int = 1) -> dict[str, float]:
+    """Mean of each available metric over the validation triplets (at most `limit`)."""
+    items = source.split("val")[:limit]
+    names = [name for name in suite.names if name not in suite.unavailable]
+    sums = torch.zeros(len(names) + 1, dtype=torch.float64)
+    was_training = generator.training
+    generator.eval()
+    for number in range(rank, len(items), world):
+        sample = source.load(items[number], 0)
+        img0, img1, gt, flow01, flow10 = (getattr(sample, name)[None].to(device)
+                                          for name in ("img0", "img1", "gt", "flow01", "flow10"))
+        padder = Padder(*gt.shape[-2:], multiple=GENERATOR_MULTIPLE)
+        rng = torch.Generator(device=device).manual_seed(seed + number)
+        pred = generator.interpolate(*padder.apply(img0, img1, flow01, flow10), rng=rng)
+        pred = padder.crop(pred)[0].clamp(0, 1).float()
+        scores = suite.score(ScoredFrame(pred=pred, gt=gt, pred_next=pred, gt_next=gt))
+        sums += torch.tensor([scores[name] for name in names] + [1.0], dtype=torch.float64)
+    generator.train(was_training)
+    if world > 1:  # NCCL reduces only tensors on the GPU
+        reduced = sums.to(device)
+        dist.all_reduce(reduced)
+        sums = reduced.cpu()
+    count = sums[-1].item()
+    return {name: (sums[i] / count).item() for i, name in enumerate(names)} if count else {}

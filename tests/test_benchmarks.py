@@ -1,0 +1,42 @@
+"""Every benchmark script runs (in its --smoke mode: tiny frames, one run), as the README cites them."""
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = sorted((ROOT / "benchmarks").glob("bench_*.py"))
+
+
+def test_every_benchmark_is_covered():
+    assert [path.name for path in SCRIPTS] == ["bench_flow.py", "bench_generators.py", "bench_memory.py",
+                                               "bench_pipeline.py", "bench_splat.py", "bench_train.py"]
+
+
+@pytest.fixture
+def torch_settings():
+    """The scripts set PyTorch's threads and turn gradients off: put both back afterwards."""
+    threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
+    yield
+    torch.set_num_threads(threads)
+    torch.set_grad_enabled(grad)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.stem)
+def test_benchmark_runs_in_smoke_mode(script, monkeypatch, capsys, torch_settings):
+    monkeypatch.setattr(sys, "argv", [str(script), "--smoke"])
+    runpy.run_path(str(script), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 2 and ("64×96" in lines[0] or "64×64" in lines[0]), lines  # the smoke size, said
+
+
+def test_the_readmes_benchmark_command_runs_from_any_folder(tmp_path):
+    script = ROOT / "benchmarks" / "bench_splat.py"
+    result = subprocess.run([sys.executable, str(script), "--smoke"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "frames/s" in result.stdout
