@@ -170,12 +170,14 @@ class Interpolator:
     def _generate_split(self, encoded: Any, items: list[tuple[int, float]], zs: list[list[Tensor] | None],
                         rows: int) -> Tensor:
         """The per-time step for (pair, time) items as one batch: item k is rows k·rows…"""
-        index = torch.tensor([index * rows + row for index, _ in items for row in range(rows)])
+        rows_used = [index * rows + row for index, _ in items for row in range(rows)]
         times = torch.tensor([time for _, time in items for _ in range(rows)], dtype=torch.float32)
-        index, times = index.to(self.device), times.to(self.device).view(-1, 1, 1, 1)
+        times = times.to(self.device).view(-1, 1, 1, 1)
+        if rows_used != list(range(encoded.flow01.shape[0])):  # not every pair once, in order: gather
+            encoded = encoded.select(torch.tensor(rows_used).to(self.device))
         batch_zs = None if zs[0] is None else [torch.cat(level) for level in zip(*zs)]
         with autocast(self.device.type, self.dtype):
-            pred = self._interpolate_at(encoded.select(index), times, zs=batch_zs)
+            pred = self._interpolate_at(encoded, times, zs=batch_zs)
         return pred.float()
 
     def _generate_whole(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float,
