@@ -19,8 +19,10 @@ def test_every_benchmark_is_covered():
 
 @pytest.fixture
 def torch_settings():
-    """The scripts set PyTorch's threads and turn gradients off: put both back afterwards."""
+    """Each script starts as in a fresh process (gradients on, whatever ran before) and may set
+    PyTorch's threads and turn gradients off: put both back afterwards."""
     threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
+    torch.set_grad_enabled(True)
     yield
     torch.set_num_threads(threads)
     torch.set_grad_enabled(grad)
