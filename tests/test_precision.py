@@ -99,7 +99,8 @@ def single_rng_after(interpolator: Interpolator, pairs: list) -> torch.Generator
 
 
 def test_the_frames_of_a_pair_are_encoded_once(monkeypatch):
-    interpolator = _interpolator("raft_small+pervfi-vb", {"raft_small": 0.5, "vb": 0.65}, batch=2)
+    interpolator = Interpolator(seeded(build_flow_estimator("raft_small"), 0.5), seeded(build_generator("vb"), 0.65),
+                                device="cpu", batch=2)  # any fixed weights: runs without ../shared
     calls = []
     encode = interpolator.generator.featurePyramid.encode
     monkeypatch.setattr(interpolator.generator.featurePyramid, "encode", lambda *a: calls.append(1) or encode(*a))
