@@ -16,10 +16,8 @@ import pervfi
 from pervfi.train import __main__ as train_cli
 from pervfi.train import state as train_state
 from pervfi.train.logs import read_rows
-
-sys.path.insert(0, str(Path(__file__).parent))
-from train_data import TinyPerceptual, make_frames, make_vimeo
-from train_worker import run
+from tests.train_data import TinyPerceptual, make_frames, make_vimeo
+from tests.train_worker import run
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
