@@ -20,8 +20,11 @@ Metrics (of the evaluation, for validation while training)
     MetricSuite, ScoredFrame, offline_requested
 Frames, videos and the streaming pipeline
     list_frames, natural_key, read_frame, read_image, to_tensor, to_uint8, Padder
-    discover_sequences, Sequence, Settings, Encoding, SequenceRun, Report,
-    output_frame_count, output_video_rate, encode_gif, OutputPaths, check_frame_folder
+    discover_sequences, Sequence, Settings, Encoding, SequenceRun, Span, Report,
+    output_frame_count, output_video_rate, encode_gif, OutputPaths, check_frame_folder,
+    span_outputs, keeps_audio, mux_audio, classify_frames, pair_is_cut
+Many devices and machines
+    run_parallel                 segments of the sequences on several devices, ranks or shards
     SCENE_CUT_MODES, CONTAINERS, DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD,
     check_cut_threshold, check_duplicate_threshold, ffmpeg_executable
 Errors
@@ -62,6 +65,13 @@ _LAZY = {
     "Sequence": ("io.sources", "Sequence"),
     "Settings": ("io.pipeline", "Settings"),
     "SequenceRun": ("io.pipeline", "SequenceRun"),
+    "Span": ("io.pipeline", "Span"),
+    "span_outputs": ("io.pipeline", "span_outputs"),
+    "keeps_audio": ("io.pipeline", "keeps_audio"),
+    "mux_audio": ("io.audio", "mux_audio"),
+    "classify_frames": ("io.pipeline", "classify_frames"),
+    "pair_is_cut": ("io.pipeline", "pair_is_cut"),
+    "run_parallel": ("parallel", "run_parallel"),
     "Report": ("io.pipeline", "Report"),
     "output_frame_count": ("io.pipeline", "output_frame_count"),
     "output_video_rate": ("io.pipeline", "video_rate"),

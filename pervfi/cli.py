@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -137,7 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--crf", type=_bounded(int, 0, 63), default=18,
                         help="constant quality, lower is better: 0-51 for libx264, 0-63 for VP9 (default: %(default)s)")
     output.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (default: %(default)s)")
+    many = parser.add_argument_group("many devices and machines (also under torchrun)")
+    many.add_argument("--devices", help="one worker process per device: cuda:0,cuda:1, all (every GPU) or cpu,cpu")
+    many.add_argument("--shard", metavar="I/N", help="a job-array task: write the I-th of N shares of the segments")
+    many.add_argument("--merge", action="store_true", help="join the segments the shards wrote (and the audio)")
+    many.add_argument("--segment-frames", type=_bounded(int, 2), default=500,
+                      help="source frames per segment; scene cuts may end one earlier (default: %(default)s)")
     return parser
+
+
+def _parallel(args: argparse.Namespace) -> bool:
+    """Whether the run is split into segments: --devices, --shard, --merge or torchrun's ranks."""
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    return args.devices is not None or args.shard is not None or args.merge or world > 1
 
 
 def encoding_from(args: argparse.Namespace) -> Encoding:
@@ -211,9 +224,18 @@ def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequen
         if value is not None and not noisy:
             log.warning("%s applies to the v00 generator (pervfi); %s draws no noise", flag, generator)
     options = {"heat": args.heat} if noisy and args.heat is not None else {}
-    interpolator = Interpolator.from_method(args.method, checkpoint_dir=str(args.ckpt_dir), device=device,
-                                            generator_options=options, flow_scale=args.flow_scale, tile=args.tile,
-                                            precision=args.precision, compile=args.compile, batch=args.batch)
+    model = {"method": args.method, "checkpoint_dir": str(args.ckpt_dir), "generator_options": options,
+             "flow_scale": args.flow_scale, "tile": args.tile, "precision": args.precision, "compile": args.compile,
+             "batch": args.batch}
+    if _parallel(args):
+        from . import run_parallel
+
+        started = time.perf_counter()
+        for sequence, report in run_parallel(sequences, args.save, args.method, settings, model, args.devices,
+                                             args.shard, args.merge, args.segment_frames, args.device):
+            log.info("%s: %s", sequence.name, summary(report, time.perf_counter() - started, settings))
+        return
+    interpolator = Interpolator.from_method(**model, device=device)
     log.info("%s on %s (%s): %d sequence(s)", args.method, interpolator.device, interpolator.precision,
              len(sequences))
     started = time.perf_counter()

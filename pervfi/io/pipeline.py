@@ -7,9 +7,11 @@ pair's output times share them), and every output frame is written once to each 
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Sequence as Times
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -81,6 +83,35 @@ class Settings:
                 raise ValueError(f"{name} must be positive, got {value}")
 
 
+@dataclass(frozen=True)
+class Span:
+    """A segment of a sequence: source frames `start`..`stop` (inclusive), its output the
+    frames at times from frame `start` up to frame `stop` (exclusive), or to the end of the
+    output when `stop` is None. Consecutive spans share their boundary frame, so each pair
+    is interpolated by exactly one of them; output frames keep their numbers in the whole."""
+
+    start: int = 0
+    stop: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or (self.stop is not None and self.stop <= self.start):
+            raise ValueError(f"a span needs 0 <= start < stop, got {self.start}..{self.stop}")
+
+    @property
+    def is_whole(self) -> bool:
+        return self.start == 0 and self.stop is None
+
+
+WHOLE = Span()
+
+
+def noise_seed(seed: int, output_index: int) -> int:
+    """The seed of the noise for the output frames that start at `output_index`: fixed by
+    the run's seed and the frame's number, so a split run draws what a whole run draws."""
+    digest = hashlib.blake2b(f"pervfi-noise:{seed}:{output_index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % 2**63
+
+
 @dataclass
 class _Key:
     """A source frame that starts an interval: its index, pixels, tensor and thumbnail."""
@@ -99,6 +130,7 @@ class _Planned:
     held: np.ndarray
     ready: list[np.ndarray | PendingFrame]
     pair: tuple[Tensor, Tensor, list[float]] | None = None
+    rngs: list[torch.Generator | None] = field(default_factory=list)  # v00's noise, one per frame of `pair`
 
 
 @dataclass
@@ -140,6 +172,16 @@ def output_frame_count(sequence: Sequence, settings: Settings) -> int:
     return timeline_for(sequence, settings).output_count(sequence.frame_count)
 
 
+def span_outputs(sequence: Sequence, settings: Settings, span: Span, frame_count: int | None = None) -> range:
+    """The numbers of the output frames that `span` writes (`frame_count`: the source's
+    exact length, when known better than the header's)."""
+    timeline = timeline_for(sequence, settings)
+    count = sequence.frame_count if frame_count is None else frame_count
+    stop = timeline.source_time(span.stop) if span.stop is not None else timeline.end(count)
+    first = math.ceil(timeline.source_time(span.start) * timeline.output_rate)
+    return range(first, math.ceil(stop * timeline.output_rate))
+
+
 def video_rate(sequence: Sequence, settings: Settings) -> Fraction:
     """The output video's frame rate."""
     if settings.target_fps is not None:
@@ -153,21 +195,45 @@ def video_rate(sequence: Sequence, settings: Settings) -> Fraction:
     return Fraction(10)
 
 
+def classify_frames(frames: Iterable[np.ndarray], settings: Settings,
+                    start: int = 0) -> Iterator[tuple[int, np.ndarray, Thumbnail | None, bool]]:
+    """(index, frame, thumbnail, is_key) for each frame: key frames start intervals; with
+    `dedup`, a frame that duplicates the last key frame is not one. Thumbnails are made only
+    when scene cuts or duplicates are looked for."""
+    track = settings.scene_cut != "off" or settings.dedup
+    last_key: Thumbnail | None = None
+    for index, frame in enumerate(frames, start=start):
+        thumb = thumbnail(frame) if track else None
+        duplicate = index > start and settings.dedup and is_duplicate(last_key, thumb, settings.duplicate_threshold)
+        if not duplicate:
+            last_key = thumb
+        yield index, frame, thumb, not duplicate
+
+
+def pair_is_cut(settings: Settings, a: Thumbnail | None, b: Thumbnail | None) -> bool:
+    """Whether the key frames `a`, `b` lie across a scene cut that the settings act on."""
+    return settings.scene_cut != "off" and is_scene_cut(a, b, settings.cut_threshold)
+
+
 class SequenceRun:
-    """Interpolates one sequence into ``<save>/<name>/``; nothing looks finished until it is."""
+    """Interpolates one sequence into ``<save>/<name>/``; nothing looks finished until it is.
+
+    With a `span`, only that segment: its video (without audio) and PNG frames (numbered
+    as in the whole output) go to ``<save>/<name>/`` for the caller to join. `on_frame`,
+    when given, is called after each output frame instead of showing a progress bar.
+    """
 
     def __init__(self, interpolator: FrameInterpolator, sequence: Sequence, save: Path, method: str,
-                 settings: Settings) -> None:
+                 settings: Settings, span: Span = WHOLE, on_frame: Callable[[], None] | None = None) -> None:
         self.interpolator = interpolator
         self.sequence = sequence
         self.settings = settings
+        self.span = span
+        self.on_frame = on_frame
         self.timeline = timeline_for(sequence, settings)
         paths = OutputPaths.of(save, sequence.name, method, settings.encoding.ext)
         self.folder, self.video_path, self.montage_path, self.frames_path = (paths.folder, paths.video,
                                                                              paths.montage, paths.frames)
-        # v00's noise is drawn on the model's device (no copy); a seed repeats it there.
-        self.rng = (torch.Generator(device=interpolator.device).manual_seed(settings.seed)
-                    if settings.seed is not None else None)
         self.report = Report(video=self.video_path, frames_written=0,
                              montage=self.montage_path if settings.montage else None,
                              frames=self.frames_path if settings.png else None)
@@ -185,7 +251,7 @@ class SequenceRun:
         try:
             self._open(sinks, rate)
             self._stream(sinks)
-            self._finish(sinks, rate)
+            self._finish(sinks)
         except BaseException:
             sinks.abort()
             if created and not any(self.folder.iterdir()):
@@ -199,18 +265,22 @@ class SequenceRun:
         if self.settings.montage:
             sinks.montage = open_video_writer(self.montage_path, 2 * width, height, rate, encoding)
         if self.settings.png:
-            sinks.frames = FrameFolderWriter(self.frames_path)
+            first = span_outputs(self.sequence, self.settings, self.span).start
+            sinks.frames = FrameFolderWriter(self.frames_path, first=first)
 
     def _stream(self, sinks: _Sinks) -> None:
         total = self.timeline.output_count(self.sequence.frame_count)
-        progress = tqdm(total=total, unit="frame", desc=self.sequence.name, disable=self.settings.quiet,
+        quiet = self.settings.quiet or self.on_frame is not None or not self.span.is_whole
+        progress = tqdm(total=total, unit="frame", desc=self.sequence.name, disable=quiet,
                         dynamic_ncols=True, leave=False)
         writer = WriteBehind(lambda item: self._write(sinks, *item), WRITE_BEHIND)
-        reader = ReadAhead(self.sequence.frames(), READ_AHEAD)
+        reader = ReadAhead(self.sequence.frames(self.span.start, self.span.stop), READ_AHEAD)
         try:
             for held, frame in self._outputs(reader):
                 writer.put((held, frame))
                 progress.update()
+                if self.on_frame is not None:
+                    self.on_frame()
         except BaseException:
             writer.close(check=False)  # the error already on its way (or Ctrl-C) is the one to report
             raise
@@ -233,15 +303,12 @@ class SequenceRun:
     def _outputs(self, frames: ReadAhead) -> Iterator[tuple[np.ndarray, np.ndarray | PendingFrame]]:
         """(held input frame, output frame) pairs in output order. Intervals wait until
         `batch` of them need the model, which then makes their frames in one call."""
-        track = self.settings.scene_cut != "off" or self.settings.dedup
         previous: _Key | None = None
         last_index = -1
         planned: list[_Planned] = []
-        for index, frame in enumerate(frames):
+        for index, frame, thumb, is_key in classify_frames(frames, self.settings, self.span.start):
             last_index = index
-            thumb = thumbnail(frame) if track else None
-            if previous is not None and self.settings.dedup and is_duplicate(
-                    previous.thumb, thumb, self.settings.duplicate_threshold):
+            if not is_key:
                 self.report.duplicates += 1
                 continue
             key = _Key(index, frame, to_tensor(frame, self.interpolator.device), thumb)
@@ -253,6 +320,10 @@ class SequenceRun:
         yield from self._flush(planned)
         if last_index < 1:
             raise InputError(f"{self.sequence.path} holds {last_index + 1} frame; interpolation needs at least two")
+        if self.span.stop is not None:
+            if last_index != self.span.stop:
+                raise InputError(f"{self.sequence.path} ends at frame {last_index}, before frame {self.span.stop}")
+            return  # the next span starts with this frame
         end = self.timeline.end(last_index + 1)
         for _ in self.timeline.times(self.timeline.source_time(previous.index), end):
             yield previous.frame, previous.frame
@@ -262,7 +333,7 @@ class SequenceRun:
         t0, t1 = self.timeline.source_time(start.index), self.timeline.source_time(stop.index)
         times = self.timeline.times(t0, t1)
         fractions = [float((time - t0) / (t1 - t0)) for time in times if time != t0]
-        cut = self.settings.scene_cut != "off" and is_scene_cut(start.thumb, stop.thumb, self.settings.cut_threshold)
+        cut = pair_is_cut(self.settings, start.thumb, stop.thumb)
         if cut:
             self.report.scene_cuts += 1
         planned = _Planned(start.frame, [start.frame] if times and times[0] == t0 else [])
@@ -273,21 +344,34 @@ class SequenceRun:
         elif cut:  # blend: a cross-fade
             planned.ready += [PendingFrame(torch.lerp(start.tensor, stop.tensor, t)) for t in fractions]
         else:
+            first = next(index for index, time in enumerate(times) if time != t0)
+            numbers = [int(time * self.timeline.output_rate) for time in times[first:]]
             planned.pair = (start.tensor, stop.tensor, fractions)
+            planned.rngs = [self._rng(number) for number in numbers]
         return planned
 
     def _flush(self, planned: list[_Planned]) -> Iterator[tuple[np.ndarray, np.ndarray | PendingFrame]]:
         """The frames of the planned intervals, in order, the model's made in one call."""
         pairs = [item.pair for item in planned if item.pair is not None]
-        made = iter(self.interpolator.interpolate_pairs(pairs, rng=self.rng) if pairs else [])
+        rngs = [rng for item in planned if item.pair is not None for rng in item.rngs]
+        seeded = self.settings.seed is not None
+        made = iter(self.interpolator.interpolate_pairs(pairs, rng=rngs if seeded else None) if pairs else [])
         for item in planned:
             frames = item.ready + ([PendingFrame(pred) for pred in next(made)] if item.pair is not None else [])
             for frame in frames:
                 yield item.held, frame
         planned.clear()
 
-    def _finish(self, sinks: _Sinks, rate: Fraction) -> None:
-        keep_audio = self._keeps_audio(rate)
+    def _rng(self, output_index: int) -> torch.Generator | None:
+        """The noise source of output frame `output_index`, on the model's device (None
+        without a seed: fresh noise)."""
+        if self.settings.seed is None:
+            return None
+        generator = torch.Generator(device=self.interpolator.device)
+        return generator.manual_seed(noise_seed(self.settings.seed, output_index))
+
+    def _finish(self, sinks: _Sinks) -> None:
+        keep_audio = self.span.is_whole and keeps_audio(self.sequence, self.settings)
         for writer in (sinks.video, sinks.montage):
             if writer is None:
                 continue
@@ -300,12 +384,15 @@ class SequenceRun:
         if sinks.frames is not None:
             sinks.frames.finish()
 
-    def _keeps_audio(self, rate: Fraction) -> bool:
-        """Whether the source's audio goes into the output (only when the duration is kept)."""
-        if not self.settings.encoding.holds_audio or not self.sequence.is_video or not has_audio(self.sequence.path):
-            return False
-        if self.settings.target_fps is None and rate != self.timeline.output_rate:
-            log.warning("%s: audio left out: -fps %s changes the duration (the source plays at %s × %d = %s)",
-                        self.sequence.name, rate, self.sequence.fps, self.settings.scale, self.timeline.output_rate)
-            return False
-        return True
+
+
+def keeps_audio(sequence: Sequence, settings: Settings) -> bool:
+    """Whether the source's audio goes into the output (only when the duration is kept)."""
+    if not settings.encoding.holds_audio or not sequence.is_video or not has_audio(sequence.path):
+        return False
+    rate, timeline = video_rate(sequence, settings), timeline_for(sequence, settings)
+    if settings.target_fps is None and rate != timeline.output_rate:
+        log.warning("%s: audio left out: -fps %s changes the duration (the source plays at %s × %d = %s)",
+                    sequence.name, rate, sequence.fps, settings.scale, timeline.output_rate)
+        return False
+    return True

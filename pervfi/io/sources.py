@@ -7,6 +7,7 @@ frames of different sizes are reported with the culprit named.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,13 +39,19 @@ class Sequence:
     def is_video(self) -> bool:
         return not self.frame_files
 
-    def frames(self) -> Iterator[np.ndarray]:
-        """The frames as H×W×3 uint8 RGB, in order; conversions are warned about once each."""
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """The frames `start`..`stop` (inclusive; None: to the end) as H×W×3 uint8 RGB, in
+        order; conversions are warned about once each."""
+        end = None if stop is None else stop + 1
         if self.is_video:
-            yield from read_video(self.path)
+            frames = read_video(self.path)
+            try:
+                yield from itertools.islice(frames, start, end)
+            finally:
+                frames.close()  # stops ffmpeg when the span ends before the video
             return
         warned: set[str] = set()
-        for path in self.frame_files:
+        for path in self.frame_files[start:end]:
             frame, note = read_image(path)
             if note and note not in warned:
                 warned.add(note)

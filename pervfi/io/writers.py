@@ -188,21 +188,21 @@ def open_video_writer(final: Path, width: int, height: int, fps: Fraction,
 
 
 class FrameFolderWriter:
-    """Writes frames as ``00000000.png``, ``00000001.png``, ... into a temporary folder that
-    `finish()` moves to `final`.
+    """Writes frames as ``00000000.png``, ``00000001.png``, ... (numbered from `first`) into a
+    temporary folder that `finish()` moves to `final`.
 
     An existing `final` is replaced only when it holds nothing but frames named as this
     tool names them (an earlier run's); a folder with anything else is refused on creation,
     before any frame is written, so a user's files are never deleted.
     """
 
-    def __init__(self, final: Path) -> None:
+    def __init__(self, final: Path, first: int = 0) -> None:
         check_frame_folder(final)
         self.final = final
         self.path = temporary_path(final)
         shutil.rmtree(self.path, ignore_errors=True)  # an interrupted run's leftovers (our name)
         self.path.mkdir(parents=True)
-        self.count = 0
+        self.count = first
 
     def write(self, frame: np.ndarray) -> None:
         target = self.path / frame_name(self.count)

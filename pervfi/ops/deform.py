@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import Tensor
 
 
@@ -21,6 +20,8 @@ def deform_conv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | 
     `mask` is B×(G·K)×H×W; input channels are split into G consecutive groups.
     """
     if input.is_cuda:
+        import torchvision  # only here: importing it costs seconds, and the CPU and MPS paths never need it
+
         return torchvision.ops.deform_conv2d(input, offset, weight, bias, padding=padding, mask=mask)
     return _deform_conv2d_by_sampling(input, offset, weight, bias, padding, mask)
 

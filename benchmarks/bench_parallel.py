@@ -1,0 +1,82 @@
+"""Throughput of the whole tool with 1, 2, ... workers (`--devices`), against one process.
+
+    python benchmarks/bench_parallel.py [--workers 1 2] [--kind cpu|cuda] [--frames 33] [--size 256 448]
+                                        [--method dis+pervfi-vb] [--runs 3] [--smoke]
+
+Each figure is a real command line, as a user runs it (process start, model loading,
+decoding, segments, joining): output frames per second of wall time, the median of
+`--runs` runs (after one warm-up run). ``--kind cpu`` gives workers ``cpu,cpu,...``;
+``--kind cuda`` gives ``cuda:0,cuda:1,...``. The "1 process" line is the plain command
+without `--devices`. On a machine with fewer cores than workers the figures show the
+overhead of splitting; on one GPU per worker they show the scaling. The learned generators
+get the conformance weight fill when ../shared is present (time does not depend on the
+values), written as checkpoint files in a temporary folder. `--smoke`: 5 frames of 32×48, one run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.timing import median_seconds  # noqa: E402
+from tests.media import moving_frames, write_frames  # noqa: E402
+
+
+def checkpoints(folder: Path) -> Path:
+    """v00 and vb checkpoints with the conformance fill (needs ../shared/conformance)."""
+    from tests.checkpoint_files import manifest_state, official_layout, serialized, write
+
+    for name in ("v00", "vb"):
+        write(folder / "PerVFI" / f"{name}.pth", serialized(official_layout(name, manifest_state(name))))
+    return folder
+
+
+def command(data: Path, save: Path, method: str, ckpt: Path, devices: str | None, segment_frames: int) -> list[str]:
+    line = [sys.executable, str(ROOT / "infer_video.py"), "-m", method, "-data", str(data), "-s", str(save),
+            "--ckpt-dir", str(ckpt), "--quiet", "--seed", "0", "--scene-cut", "off"]
+    if devices is not None:
+        line += ["--devices", devices, "--segment-frames", str(segment_frames)]
+    return line
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--kind", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--frames", type=int, default=33, help="source frames (output: 2× − 1)")
+    parser.add_argument("--size", type=int, nargs=2, default=(256, 448), metavar=("H", "W"))
+    parser.add_argument("--method", default="dis+pervfi-vb")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="a quick check: 5 frames of 32×48, one run")
+    args = parser.parse_args()
+    if args.smoke:
+        args.size, args.frames, args.runs = (32, 48), 5, 1
+    height, width = args.size
+    outputs = 2 * args.frames - 1
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    print(f"{args.method}, {args.frames} frames of {height}×{width} -> {outputs}, {os.cpu_count()} cores, "
+          f"median of {args.runs} run(s)")
+    with tempfile.TemporaryDirectory() as tmp:
+        data, ckpt = Path(tmp) / "in", checkpoints(Path(tmp) / "ckpt")
+        write_frames(data / "seq", moving_frames(args.frames, height, width, step=4))
+        settings = [("1 process", None)] + [
+            (f"{n} worker(s)", ",".join([args.kind] * n if args.kind == "cpu" else [f"cuda:{i}" for i in range(n)]))
+            for n in args.workers]
+        base = None
+        for label, devices in settings:
+            # Segments: about four per worker, so the queue balances the load.
+            length = max(2, args.frames // (4 * max(1, len(devices.split(",")) if devices else 1)))
+            line = command(data, Path(tmp) / "out", args.method, ckpt, devices, length)
+            seconds = median_seconds(lambda: subprocess.run(line, env=env, check=True, capture_output=True),
+                                     args.runs)
+            base = base or seconds
+            print(f"{label:>12}: {outputs / seconds:6.2f} frames/s ({seconds:.1f} s, {base / seconds:.2f}× one process)")
+
+
+if __name__ == "__main__":
+    main()
