@@ -137,9 +137,15 @@ def test_v00_rejects_noise_of_the_wrong_shape():
 
 @pytest.mark.parametrize("kernel", [1, 3, 9])
 def test_conv_spatial_mean_equals_mean_of_convolution(kernel):
-    from pervfi.generators.soft_binary_masks import conv_spatial_mean
+    from pervfi.generators.soft_binary_masks import FrameWindow, conv_mean_from_sums, tap_sums
 
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(7, 5, kernel, padding="same")
     x = torch.randn(2, 7, 13, 17)
-    assert torch.allclose(conv_spatial_mean(conv, x), conv(x).mean((2, 3)), atol=1e-6)
+    assert torch.allclose(conv_mean_from_sums(conv, tap_sums(x, conv.kernel_size), 13 * 17),
+                          conv(x).mean((2, 3)), atol=1e-6)
+    # Overlapping windows that own a partition of the frame add up to the whole frame's sums.
+    windows = [(0, 0, (0, 6), (0, 17)), (3, 0, (6, 13), (0, 9)), (3, 5, (6, 13), (9, 17))]
+    parts = sum(tap_sums(x[..., top:, left:], conv.kernel_size, FrameWindow(top, left, 13, 17, rows, cols))
+                for top, left, rows, cols in windows)
+    assert torch.allclose(parts, tap_sums(x, conv.kernel_size), atol=1e-5)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# Fused attention kernels want value widths that are multiples of 8.
+# Fused attention kernels on GPUs want value widths that are multiples of 8.
 VALUE_MULTIPLE = 8
 
 
@@ -177,8 +177,11 @@ class FeatureFlowAttention(nn.Module):
 
 def global_attention(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
     """softmax(query · keyᵀ / √C) · value for B×N×C queries and keys and B×N×D values,
-    without the N×N matrix in memory (fused attention; the value is zero-padded to a
-    width the fused kernels take)."""
+    without the N×N matrix in memory: fused attention, with the value zero-padded to a
+    width the fused kernels take (the query's width on the CPU, whose kernel needs it;
+    a multiple of 8 elsewhere)."""
     width = value.shape[-1]
-    padded = F.pad(value, (0, -width % VALUE_MULTIPLE))
-    return F.scaled_dot_product_attention(query, key, padded.to(query.dtype))[..., :width]
+    target = query.shape[-1] if query.device.type == "cpu" else -(-width // VALUE_MULTIPLE) * VALUE_MULTIPLE
+    padded = F.pad(value, (0, target - width)).to(query.dtype)
+    out = F.scaled_dot_product_attention(query.unsqueeze(1), key.unsqueeze(1), padded.unsqueeze(1))
+    return out.squeeze(1)[..., :width]

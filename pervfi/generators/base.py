@@ -9,7 +9,7 @@ from .deformable_alignment import DeformableAlign
 from .feature_pyramid import FeaturePyramid, PairFeatures
 from .encoder import PYRAMID_CHANNELS
 from .msfusion import MultiscaleFuse
-from .soft_binary_masks import AttentionMerge
+from .soft_binary_masks import AttentionMerge, FrameWindow
 
 # The generators need H and W divisible by 8 (three halvings in the pyramid and flow).
 SIZE_MULTIPLE = 8
@@ -54,22 +54,49 @@ class PerVFIGenerator(nn.Module):
         check_inputs(img0, img1, flow01, flow10, None)
         return self.featurePyramid.encode(img0 * 2 - 1, img1 * 2 - 1, flow01, flow10)
 
-    def condition_at(self, pair: PairFeatures, time: float | Tensor,
+    def _aligned(self, pair: PairFeatures, time: float | Tensor) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        """Per level: the first frame's features splatted to `time`, the second's aligned
+        to it, and the holes of the splat."""
+        features, holes, flow_t1 = self.featurePyramid.at_time(pair, time)
+        aligned = self.deformableAlign(features, holes, flow_t1)
+        return [level[0] for level in features], aligned, holes
+
+    def condition_at(self, pair: PairFeatures, time: float | Tensor, attentions: list[Tensor] | None = None,
                      mask_noise: list[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
         """The per-time step up to the decoder: conditions (fine to coarse) and soft masks
         (coarse to fine). `time` is a number or a B×1×1×1 tensor, one time per pair row.
+        `attentions` (from `attentions_from_sums`) replace the soft masks' channel attention;
         `mask_noise`: see `AttentionMerge` (training adds noise to the masks)."""
-        features, holes, flow_t1 = self.featurePyramid.at_time(pair, time)
-        aligned = self.deformableAlign(features, holes, flow_t1)
-        warped0 = [level[0] for level in features]
-        blended, soft_masks = self.attentionMerge(warped0, aligned, holes, mask_noise)
+        warped0, aligned, holes = self._aligned(pair, time)
+        blended, soft_masks = self.attentionMerge(warped0, aligned, holes, attentions, mask_noise)
         return self.multiscaleFuse(blended), soft_masks
 
+    def attention_sums(self, pair: PairFeatures, time: float, region: Region,
+                       owned: tuple[tuple[int, int], tuple[int, int]]) -> list[Tensor]:
+        """For tiles: what the soft masks' channel attention needs of the pixels of the
+        window `region` that it `owns` (frame rows, frame columns), per level; the sums of
+        windows that partition the frame add up to the whole frame's."""
+        warped0, aligned, _ = self._aligned(pair, time)
+        sums = []
+        for level, (feature0, feature1) in enumerate(zip(warped0, aligned)):
+            scale = 2**level
+            window = FrameWindow(region.top // scale, region.left // scale, region.frame_height // scale,
+                                 region.frame_width // scale, tuple(r // scale for r in owned[0]),
+                                 tuple(c // scale for c in owned[1]))
+            sums.append(self.attentionMerge.softbinary[str(level)].attention_sums(feature0, feature1, window))
+        return sums
+
+    def attentions_from_sums(self, sums: list[Tensor], height: int, width: int) -> list[Tensor]:
+        """The soft masks' channel attention per level from a whole H×W frame's sums."""
+        return [self.attentionMerge.softbinary[str(level)].attention(level_sums, (height >> level, width >> level))
+                for level, level_sums in enumerate(sums)]
+
     def condition(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float,
+                  attentions: list[Tensor] | None = None,
                   mask_noise: list[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
         """Decoder conditions (fine to coarse) and the soft masks (coarse to fine)."""
         check_inputs(img0, img1, flow01, flow10, time)
-        return self.condition_at(self.encode_pair(img0, img1, flow01, flow10), time, mask_noise)
+        return self.condition_at(self.encode_pair(img0, img1, flow01, flow10), time, attentions, mask_noise)
 
     def decode(self, conds: list[Tensor], zs: list[Tensor] | None, rng: torch.Generator | None,
                region: Region | None) -> Tensor:
@@ -85,14 +112,15 @@ class PerVFIGenerator(nn.Module):
 
     def interpolate(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float = 0.5,
                     zs: list[Tensor] | None = None, return_soft_masks: bool = False,
-                    rng: torch.Generator | None = None,
-                    region: Region | None = None) -> Tensor | tuple[Tensor, list[Tensor]]:
+                    rng: torch.Generator | None = None, region: Region | None = None,
+                    attentions: list[Tensor] | None = None) -> Tensor | tuple[Tensor, list[Tensor]]:
         """The frame at `time` before clamping, B×3×H×W in [0, 1] space.
 
         Images RGB in [0, 1], flows in pixels (x then y), H and W multiples of 8.
         With `return_soft_masks`, also the three soft-binary masks, coarse to fine.
-        `region` says where the inputs lie in a larger frame when it is processed in tiles.
+        `region` says where the inputs lie in a larger frame when it is processed in tiles,
+        and `attentions` are then the whole frame's channel attention.
         """
-        conds, soft_masks = self.condition(img0, img1, flow01, flow10, time)
+        conds, soft_masks = self.condition(img0, img1, flow01, flow10, time, attentions)
         pred = (self.decode(conds, zs, rng, region) + 1) / 2
         return (pred, soft_masks) if return_soft_masks else pred

@@ -2,6 +2,8 @@
 frame's aligned features instead of the first frame's splatted ones."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor, nn
 
@@ -31,30 +33,66 @@ class SoftBinary(nn.Module):
         )
         self.conv2 = nn.Conv2d(width, 1, 1, bias=False)
 
-    def forward(self, hole: Tensor, feature0: Tensor, feature1: Tensor) -> Tensor:
+    def forward(self, hole: Tensor, feature0: Tensor, feature1: Tensor, attention: Tensor | None = None) -> Tensor:
+        """The mask; `attention` (B×width, from `attention`) replaces the channel attention
+        of these features, e.g. the whole frame's for a tile."""
         mask_features = self.conv1(hole)
-        attention = self.fc(conv_spatial_mean(self.att, torch.cat([feature0, feature1], 1)))[:, :, None, None]
-        return torch.tanh(torch.abs(self.conv2(mask_features * attention)))
+        if attention is None:
+            attention = self.attention(self.attention_sums(feature0, feature1), hole.shape[-2:])
+        return torch.tanh(torch.abs(self.conv2(mask_features * attention[:, :, None, None])))
+
+    def attention_sums(self, feature0: Tensor, feature1: Tensor, window: FrameWindow | None = None) -> Tensor:
+        """What the channel attention needs of the features: per input channel and kernel
+        tap, the sum of the input that tap sees (B×C_in×taps), over the pixels of
+        `window` that it owns (default: the whole frame). Owned parts of a partition of
+        the frame add up to the whole frame's sums."""
+        return tap_sums(torch.cat([feature0, feature1], 1), self.att.kernel_size, window)
+
+    def attention(self, sums: Tensor, size: tuple[int, int]) -> Tensor:
+        """The channel attention (B×width) from a frame's `attention_sums` and its size."""
+        return self.fc(conv_mean_from_sums(self.att, sums, size[0] * size[1]))
 
 
-def conv_spatial_mean(conv: nn.Conv2d, x: Tensor) -> Tensor:
-    """``conv(x).mean((2, 3))`` for a stride-1 "same" convolution, without convolving.
+class FrameWindow(NamedTuple):
+    """A window of a feature map of a larger frame (level coordinates): where it starts,
+    the frame's size, and the rows and columns of the frame it owns (start, stop)."""
 
-    The mean of a convolution is each tap's weights applied to the sum of the input
-    window that tap sees (zero padding contributes nothing): C_in·taps multiply-adds per
-    output channel instead of C_in·taps per pixel.
-    """
-    kernel_h, kernel_w = conv.kernel_size
+    top: int
+    left: int
+    frame_height: int
+    frame_width: int
+    owned_rows: tuple[int, int]
+    owned_cols: tuple[int, int]
+
+
+def tap_sums(x: Tensor, kernel_size: tuple[int, int], window: FrameWindow | None = None) -> Tensor:
+    """For a stride-1 "same" convolution over the whole frame: per channel and tap, the sum
+    of the input pixels that tap sees (zero padding sees nothing), B×C×taps; restricted to
+    the pixels `window` owns when `x` is a window of the frame."""
     height, width = x.shape[-2:]
-    pad_top, pad_left = (kernel_h - 1) // 2, (kernel_w - 1) // 2
-    window_sums = []
+    if window is None:
+        window = FrameWindow(0, 0, height, width, (0, height), (0, width))
+    kernel_h, kernel_w = kernel_size
+
+    def seen(tap: int, pad: int, frame: int, owned: tuple[int, int], start: int) -> slice:
+        low = max(0, tap - pad, owned[0]) - start
+        high = min(frame + min(0, tap - pad), owned[1]) - start
+        return slice(low, max(low, high))
+
+    sums = []
     for i in range(kernel_h):
-        rows = slice(max(0, i - pad_top), height + min(0, i - pad_top))
+        rows = seen(i, (kernel_h - 1) // 2, window.frame_height, window.owned_rows, window.top)
         for j in range(kernel_w):
-            cols = slice(max(0, j - pad_left), width + min(0, j - pad_left))
-            window_sums.append(x[:, :, rows, cols].sum((2, 3)))
-    sums = torch.stack(window_sums, dim=-1)  # B×C_in×taps
-    mean = torch.einsum("bct,oct->bo", sums, conv.weight.flatten(2)) / (height * width)
+            cols = seen(j, (kernel_w - 1) // 2, window.frame_width, window.owned_cols, window.left)
+            sums.append(x[:, :, rows, cols].sum((2, 3)))
+    return torch.stack(sums, dim=-1)
+
+
+def conv_mean_from_sums(conv: nn.Conv2d, sums: Tensor, pixels: int) -> Tensor:
+    """``conv(x).mean((2, 3))`` for a stride-1 "same" convolution from `tap_sums(x)`,
+    without convolving: each tap's weights applied to the sum of the input window that tap
+    sees; C_in·taps multiply-adds per output channel instead of C_in·taps per pixel."""
+    mean = torch.einsum("bct,oct->bo", sums.to(conv.weight.dtype), conv.weight.flatten(2)) / pixels
     return mean if conv.bias is None else mean + conv.bias
 
 
@@ -77,11 +115,14 @@ class AttentionMerge(nn.Module):
             self.softbinary[str(i)] = SoftBinary(PYRAMID_CHANNELS[i], dilate_size)
 
     def forward(self, features0: list[Tensor], features1: list[Tensor], holes: list[Tensor],
+                attentions: list[Tensor] | None = None,
                 mask_noise: list[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
-        """Blended features fine to coarse, and the soft masks coarse to fine."""
+        """Blended features fine to coarse, and the soft masks coarse to fine; `attentions`
+        (fine to coarse) replace the levels' own channel attention."""
         blended, masks = [], []
         for i in range(2, -1, -1):
-            mask = self.softbinary[str(i)](holes[i], features0[i], features1[i])
+            attention = None if attentions is None else attentions[i]
+            mask = self.softbinary[str(i)](holes[i], features0[i], features1[i], attention)
             if mask_noise is not None:
                 noise = mask_noise[len(masks)]
                 if noise.shape != mask.shape:
