@@ -1,7 +1,7 @@
 """Peak memory of the learned flow estimators' bidirectional path, each in a fresh process.
 
     python benchmarks/bench_memory.py [--names raft gma gmflow] [--size 480 640] [--iters 2]
-                                      [--device cpu] [--code /work/main] [--runs 3]
+                                      [--device cpu] [--code /work/main] [--runs 3] [--smoke]
 
 On the CPU the peak is the process's resident-set high-water mark (ru_maxrss) above
 what it held once the model was built and the frames made; on CUDA it is
@@ -9,10 +9,10 @@ torch.cuda.max_memory_allocated above the memory allocated before the call. `--c
 measures another checkout's `pervfi` (e.g. main) under the same settings, for a ratio.
 Each figure is the median of `--runs` processes. Weights are random (memory does not
 depend on them); `--iters` refinement steps (the volume is built before the first).
+--smoke: RAFT only, 64×96, one process.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.timing import benchmark_parser, parse_benchmark_args  # noqa: E402
 
 # Run in a child process: prints {"bytes": peak above baseline}.
 _CHILD = r"""
@@ -57,14 +59,13 @@ def peak_bytes(code: Path, name: str, size: tuple[int, int], iters: int, device:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--names", nargs="+", default=["raft", "gma", "gmflow"])
-    parser.add_argument("--size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"))
+    parser = benchmark_parser(__doc__, size=(480, 640), runs=3)
+    parser.add_argument("--names", nargs="+", help="estimators (raft gma gmflow; --smoke: raft)")
     parser.add_argument("--iters", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--code", type=Path, help="another checkout whose pervfi to compare with")
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    args = parse_benchmark_args(parser)
+    args.names = args.names or (["raft"] if args.smoke else ["raft", "gma", "gmflow"])
     size = tuple(args.size)
     columns = [("this checkout", ROOT)] + ([(str(args.code), args.code)] if args.code else [])
     print(f"{size[0]}×{size[1]} on {args.device}, peak above baseline (MB), median of {args.runs} processes")

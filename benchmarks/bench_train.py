@@ -24,9 +24,9 @@ import torch
 import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.timing import median_seconds  # noqa: E402
-from pervfi import build_generator, resolve_device  # noqa: E402
-from pervfi.train import PerceptualLoss, training_loss  # noqa: E402
+from benchmarks.timing import median_seconds
+from pervfi import build_generator, resolve_device
+from pervfi.train import PerceptualLoss, training_loss
 
 VIMEO_TRAINING_TRIPLETS = 51_312
 GRAD_CLIP = 0.1

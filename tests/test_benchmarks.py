@@ -13,8 +13,8 @@ SCRIPTS = sorted((ROOT / "benchmarks").glob("bench_*.py"))
 
 
 def test_every_benchmark_is_covered():
-    assert [path.name for path in SCRIPTS] == ["bench_flow.py", "bench_generators.py", "bench_pipeline.py",
-                                               "bench_splat.py"]
+    assert [path.name for path in SCRIPTS] == ["bench_flow.py", "bench_generators.py", "bench_memory.py",
+                                               "bench_pipeline.py", "bench_splat.py", "bench_train.py"]
 
 
 @pytest.fixture
@@ -28,10 +28,10 @@ def torch_settings():
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.stem)
 def test_benchmark_runs_in_smoke_mode(script, monkeypatch, capsys, torch_settings):
-    monkeypatch.setattr(sys, "argv", [str(script), "--smoke", "--threads", "1"])
+    monkeypatch.setattr(sys, "argv", [str(script), "--smoke"])
     runpy.run_path(str(script), run_name="__main__")
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("64×96, 1 threads") and len(lines) >= 2, lines
+    assert len(lines) >= 2 and ("64×96" in lines[0] or "64×64" in lines[0]), lines  # the smoke size, said
 
 
 def test_the_readmes_benchmark_command_runs_from_any_folder(tmp_path):

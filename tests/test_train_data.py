@@ -19,7 +19,7 @@ from pervfi.train.flows import main as flows_main
 from pervfi.train.order import DataOrder
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_data import SHIFT, make_vimeo  # noqa: E402
+from train_data import SHIFT, make_frames, make_vimeo
 
 
 def reference_write(path: Path, uv: np.ndarray) -> None:
@@ -162,7 +162,8 @@ def test_videos_become_triplets_with_the_end_held_out(tmp_path) -> None:
             return torch.zeros(1, 2, 32, 48), torch.ones(1, 2, 32, 48)
         return estimate
 
-    source = FootageTriplets(tmp_path, "videos", gaps=[1, 2], val_fraction=0.5, flows=flows, estimator="dis")
+    source = FootageTriplets(tmp_path, "videos", gaps=[1, 2], val_fraction=0.5, flows=flows, estimator="dis",
+                             cache=tmp_path / "cache")
     assert [t.indices for t in source.split("train")] == [(0, 1, 2), (1, 2, 3)]  # frames 0..3 train
     assert [t.indices for t in source.split("val")] == [(4, 5, 6), (5, 6, 7)]  # frames 4..7 validate
     for triplet in source.split("train") * 2:
@@ -171,6 +172,71 @@ def test_videos_become_triplets_with_the_end_held_out(tmp_path) -> None:
             expected = torch.from_numpy(frames[index]).permute(2, 0, 1).float() / 255
             torch.testing.assert_close(tensor, expected, atol=3 / 255, rtol=0)
         assert sample.flow10.min() == 1
-    assert len(calls) == 2  # each pair's flows estimated once
+    assert len(calls) == 2  # each pair's flows estimated once, then read from the cache folder
+    assert sorted(p.relative_to(tmp_path / "cache").as_posix() for p in (tmp_path / "cache").rglob("*.png")) == [
+        f"clip/{pair}/{name}" for pair in ("000000-000002", "000001-000003") for name in ("bflow.png", "fflow.png")]
     with pytest.raises(InputError, match="--dataset frames"):
-        FootageTriplets(tmp_path, "frames", gaps=[1], val_fraction=0.0, flows=flows, estimator="dis")
+        FootageTriplets(tmp_path, "frames", gaps=[1], val_fraction=0.0, flows=flows, estimator="dis",
+                        cache=tmp_path / "cache")
+
+
+def test_validation_pads_odd_frames_and_scores_them_whole(tmp_path) -> None:
+    """Frames of 60×70 (not multiples of 8) are padded for the generator and scored at full size."""
+    import pervfi
+    from pervfi.evaluate.metrics import psnr
+    from pervfi.train.datasets import FootageTriplets
+    from pervfi.train.validation import validate
+
+    root = make_frames(tmp_path / "frames", count=6, height=60, width=70)
+
+    def flows() -> object:
+        return lambda img0, img1: (torch.zeros(1, 2, 60, 70), torch.zeros(1, 2, 60, 70))
+
+    source = FootageTriplets(root, "frames", gaps=[1], val_fraction=0.5, flows=flows, estimator="dis",
+                             cache=tmp_path / "cache")
+    (triplet,) = source.split("val")
+    torch.manual_seed(0)
+    generator = pervfi.build_generator("vb")
+    scores = validate(generator, source, pervfi.MetricSuite(["psnr"], torch.device("cpu"), offline=True),
+                      torch.device("cpu"), seed=0)
+    sample = source.load(triplet)
+    with torch.no_grad():
+        pred = pervfi.Padder(60, 70).crop(generator.eval().interpolate(
+            *pervfi.Padder(60, 70).apply(sample.img0[None], sample.img1[None], sample.flow01[None],
+                                         sample.flow10[None])))[0].clamp(0, 1)
+    assert pred.shape[-2:] == (60, 70)
+    assert scores["psnr"] == pytest.approx(psnr(pred, sample.gt[None]).item(), abs=1e-5)
+
+
+def test_a_sample_depends_on_its_place_in_the_run_only() -> None:
+    """Not on the clock or the global random state (the reference reseeds from the clock)."""
+    from pervfi.train.loading import TrainingSamples
+    from pervfi.train.order import SampleKey
+
+    class Source:
+        methods = ("raft", "gmflow")
+
+        def split(self, name: str) -> list[int]:
+            return [0]
+
+        def load(self, item: int, method: int = 0) -> Triplet:
+            sample = coordinate_sample(64, 64)
+            return Triplet(sample.img0, sample.img1, sample.gt, sample.flow01 + method, sample.flow10)
+
+    samples = TrainingSamples(Source(), "v00", seed=4, crop=32)
+    torch.manual_seed(1)
+    first = samples[SampleKey(epoch=2, position=5, index=0)]
+    torch.manual_seed(2)
+    np.random.seed(2)
+    again = samples[SampleKey(epoch=2, position=5, index=0)]
+    other = samples[SampleKey(epoch=2, position=6, index=0)]
+    for name in ("img0", "img1", "gt", "flow01", "flow10"):
+        assert torch.equal(first[name], again[name])
+    assert all(torch.equal(a, b) for a, b in zip(first["noise"]["zs"], again["noise"]["zs"]))
+    assert not torch.equal(first["noise"]["dequant"], other["noise"]["dequant"])
+    # the recipe's draws, shaped as the conformance README lists them (coarse to fine masks)
+    assert [tuple(m.shape) for m in first["noise"]["masks"]] == [(1, 8, 8), (1, 16, 16), (1, 32, 32)]
+    assert all(m.abs().max() <= 0.005 for m in first["noise"]["masks"])
+    assert tuple(first["noise"]["dequant"].shape) == (3, 32, 32)
+    assert first["noise"]["dequant"].abs().max() <= 0.5 / 255
+    assert [tuple(z.shape) for z in first["noise"]["zs"]] == [(6, 16, 16), (12, 8, 8), (48, 4, 4)]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from train_data import TinyPerceptual  # noqa: E402
+from train_data import TinyPerceptual
 
-from pervfi.console import configure_logging  # noqa: E402
-from pervfi.train import load_config, train  # noqa: E402
+from pervfi.console import configure_logging
+from pervfi.train import load_config, train
 
 
 def run(config: str, overrides: list[str], resume: str | None = None) -> Path:

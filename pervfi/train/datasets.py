@@ -6,7 +6,9 @@ A source lists its training and validation triplets and loads one at full size a
 flows of the reference's ``prepare_optical_flow.py`` under ``optical_flows/<method>/<seq>/<clip>/``
 (``fflow.png``, ``bflow.png``; see `flow_files`). Frames and videos become triplets
 (i, i+g, i+2g) for each gap g, the last part of each sequence held out for validation; their
-flows are estimated on the fly by a registered estimator and kept in memory.
+flows are estimated on the fly by a registered estimator, once per frame pair, and stored in
+the same KITTI files under a cache folder (the run's ``flows/<estimator>/``), so a resumed run
+reads them back and sees exactly the flows the first one used.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from torch import Tensor
 
 from .. import InputError, discover_sequences, read_frame
 from .augment import Triplet
-from .flow_files import read_flow
+from .flow_files import read_flow, write_flow
 
 FlowFunction = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]  # 1×3×H×W pair -> flows 0→1, 1→0
 VIMEO_LISTS = {"train": "tri_trainlist.txt", "val": "tri_testlist.txt"}
@@ -77,8 +79,9 @@ class FootageTriplets:
     """Triplets of the user's footage: frame folders (`kind` "frames") or videos ("videos")."""
 
     def __init__(self, root: Path, kind: str, gaps: Sequence[int], val_fraction: float,
-                 flows: Callable[[], FlowFunction], estimator: str) -> None:
-        """`flows` makes the flow function (loading the estimator) once the footage has been checked."""
+                 flows: Callable[[], FlowFunction], estimator: str, cache: Path) -> None:
+        """`flows` makes the flow function (loading the estimator) once the footage has been checked;
+        `cache` is the folder of the estimated flows."""
         if not root.exists():
             raise InputError(f"dataset root {root} does not exist")
         sequences = discover_sequences(root)
@@ -91,11 +94,11 @@ class FootageTriplets:
             raise InputError(f"gaps must be positive and val_fraction in [0, 1), got {list(gaps)} and {val_fraction}")
         self.sequences, self.methods = sequences, [estimator]
         self._frames: dict[int, list[Path] | list[np.ndarray]] = {}
-        self._flow_cache: dict[tuple[int, int, int], tuple[Tensor, Tensor]] = {}
+        self.cache = cache
         self.triplets: dict[str, list[FrameTriplet]] = {"train": [], "val": []}
         for number, sequence in enumerate(sequences):
             count = sequence.frame_count if not sequence.is_video else len(self._video_frames(number))
-            cut = count - int(round(count * val_fraction))
+            cut = count - round(count * val_fraction)
             for gap in gaps:
                 for first in range(count - 2 * gap):
                     triplet = FrameTriplet(number, (first, first + gap, first + 2 * gap))
@@ -114,12 +117,15 @@ class FootageTriplets:
     def load(self, triplet: FrameTriplet, method: int = 0) -> Triplet:
         """The triplet's frames, with the flows between its outer frames (estimated once, then cached)."""
         img0, gt, img1 = (self._frame(triplet.sequence, index) for index in triplet.indices)
-        key = (triplet.sequence, triplet.indices[0], triplet.indices[2])
-        if key not in self._flow_cache:
+        first, last = triplet.indices[0], triplet.indices[2]
+        folder = self.cache / self.sequences[triplet.sequence].name / f"{first:06d}-{last:06d}"
+        paths = (folder / "fflow.png", folder / "bflow.png")
+        if not all(path.is_file() for path in paths):
             with torch.no_grad():
-                flow01, flow10 = self.flows(img0[None], img1[None])
-            self._flow_cache[key] = (flow01[0].float().cpu(), flow10[0].float().cpu())
-        flow01, flow10 = self._flow_cache[key]
+                estimated = self.flows(img0[None], img1[None])
+            for path, flow in zip(paths, estimated):
+                write_flow(path, flow[0].permute(1, 2, 0).float().cpu().numpy())
+        flow01, flow10 = (torch.from_numpy(read_flow(path)).permute(2, 0, 1).contiguous() for path in paths)
         return Triplet(img0, img1, gt, flow01, flow10)
 
     def _frame(self, sequence: int, index: int) -> Tensor:

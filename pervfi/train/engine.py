@@ -21,8 +21,16 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .. import (CheckpointError, InputError, MetricSuite, build_generator, load_model, load_state,
-                offline_requested, read_state_dict)
+from .. import (
+    CheckpointError,
+    InputError,
+    MetricSuite,
+    build_generator,
+    load_model,
+    load_state,
+    offline_requested,
+    read_state_dict,
+)
 from . import distributed, state
 from .datasets import FootageTriplets, VimeoTriplets
 from .loading import Source, TrainingSamples, batch_loader
@@ -89,7 +97,7 @@ class _Run:
         self.network: nn.Module = self.generator  # what the loss calls: DDP averages the gradients
         if processes.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.network = DistributedDataParallel(self.generator, device_ids=ids, find_unused_parameters=True)
+            self.network = DistributedDataParallel(self.generator, device_ids=ids)  # every parameter is used
         self.step = 0
         self.best = None
 
@@ -255,4 +263,5 @@ def build_source(config: dict[str, Any], device: torch.device) -> Source:
         estimator = load_model(name, "flow", checkpoint_dir=config["checkpoint_dir"]).to(device)
         return lambda img0, img1: estimator.estimate_bidirectional(img0.to(device), img1.to(device))
 
-    return FootageTriplets(root, data["dataset"], data["gaps"], data["val_fraction"], flow_function, name)
+    return FootageTriplets(root, data["dataset"], data["gaps"], data["val_fraction"], flow_function, name,
+                           cache=Path(config["out"]) / "flows" / name)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -102,7 +103,7 @@ def load_state(folder: Path, model: str) -> tuple[dict[str, Tensor], dict[str, A
     """The generator weights and the training state saved in `folder`, checked to be of `model`."""
     try:
         training = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
-    except Exception as err:  # any failure to unpickle means the file is not ours or is damaged
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, KeyError) as err:
         raise CheckpointError(f"{folder / STATE_FILE} is not a usable training state: {err}") from None
     if not isinstance(training, dict) or training.get("format") != STATE_FORMAT:
         raise CheckpointError(f"{folder / STATE_FILE} is not a training state of this tool")
