@@ -11,7 +11,7 @@ from pervfi.ops import autocast
 from tests.conformance import DATA, assert_conforms, fill, load_vector, vector_params
 from tests.seeded_weights import seeded
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("without_autograd")
 SALT = "pervfi-conformance-v1"
 MIN_BF16_PSNR = 35.0  # dB from fp32 (issue 16)
 
