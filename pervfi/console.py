@@ -50,11 +50,11 @@ def stop_signals_as_interrupts() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def program_name(module: str) -> str:
+def program_name(otherwise: str) -> str:
     """How the user ran the tool, for its usage line: the console script (``pervfi-download``)
-    when that is what runs, else ``python -m <module>``."""
+    when that is what runs, else `otherwise` (``python -m pervfi.download``, ``infer_video.py``)."""
     script = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
-    return script if script.startswith("pervfi") and not script.endswith(".py") else f"python -m {module}"
+    return script if script.startswith("pervfi") and not script.endswith(".py") else otherwise
 
 
 class ArgumentParser(argparse.ArgumentParser):

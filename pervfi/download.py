@@ -42,7 +42,7 @@ def _with_aliases(name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
-        prog=program_name("pervfi.download"),
+        prog=program_name("python -m pervfi.download"),
         description="Download the official PerVFI and optical-flow checkpoints from the Hugging Face Hub.",
     )
     parser.add_argument("names", nargs="+", metavar="NAME",

@@ -37,7 +37,7 @@ def _at_least_one(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog=program_name("pervfi.evaluate"), description=__doc__.split("\n")[0],
+    parser = ArgumentParser(prog=program_name("python -m pervfi.evaluate"), description=__doc__.split("\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-m", "--method", required=True,
                         help=f"FLOW+GENERATOR (e.g. raft+pervfi, dis+splat) or a baseline: {', '.join(method_names()[:-1])}")
