@@ -10,11 +10,10 @@ decoding, segments, joining): output frames per second of wall time, the median 
 without `--devices`. On a machine with fewer cores than workers the figures show the
 overhead of splitting; on one GPU per worker they show the scaling. The learned generators
 get the conformance weight fill when ../shared is present (time does not depend on the
-values), written as checkpoint files in a temporary folder. `--smoke`: 5 frames of 32×48, one run.
+values), written as checkpoint files in a temporary folder. `--smoke`: dis+splat on 3 frames of 64×96, one run.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.timing import median_seconds  # noqa: E402
+from benchmarks.timing import benchmark_parser, median_seconds, parse_benchmark_args  # noqa: E402
 from tests.media import moving_frames, write_frames  # noqa: E402
 
 
@@ -45,24 +44,23 @@ def command(data: Path, save: Path, method: str, ckpt: Path, devices: str | None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__, size=(256, 448), runs=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--kind", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--frames", type=int, default=33, help="source frames (output: 2× − 1)")
-    parser.add_argument("--size", type=int, nargs=2, default=(256, 448), metavar=("H", "W"))
     parser.add_argument("--method", default="dis+pervfi-vb")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--smoke", action="store_true", help="a quick check: 5 frames of 32×48, one run")
-    args = parser.parse_args()
-    if args.smoke:
-        args.size, args.frames, args.runs = (32, 48), 5, 1
+    args = parse_benchmark_args(parser)
+    if args.smoke:  # dis+splat on 3 frames, one run without warm-up: it checks that everything runs
+        args.method, args.frames = "dis+splat", 3
     height, width = args.size
     outputs = 2 * args.frames - 1
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     print(f"{args.method}, {args.frames} frames of {height}×{width} -> {outputs}, {os.cpu_count()} cores, "
           f"median of {args.runs} run(s)")
     with tempfile.TemporaryDirectory() as tmp:
-        data, ckpt = Path(tmp) / "in", checkpoints(Path(tmp) / "ckpt")
+        data, ckpt = Path(tmp) / "in", Path(tmp) / "ckpt"
+        if "pervfi" in args.method:
+            checkpoints(ckpt)
         write_frames(data / "seq", moving_frames(args.frames, height, width, step=4))
         settings = [("1 process", None)] + [
             (f"{n} worker(s)", ",".join([args.kind] * n if args.kind == "cpu" else [f"cuda:{i}" for i in range(n)]))
@@ -72,8 +70,11 @@ def main() -> None:
             # Segments: about four per worker, so the queue balances the load.
             length = max(2, args.frames // (4 * max(1, len(devices.split(",")) if devices else 1)))
             line = command(data, Path(tmp) / "out", args.method, ckpt, devices, length)
-            seconds = median_seconds(lambda: subprocess.run(line, env=env, check=True, capture_output=True),
-                                     args.runs)
+
+            def run(line: list[str] = line) -> None:
+                subprocess.run(line, env=env, check=True, capture_output=True)
+
+            seconds = median_seconds(run, args.runs, warm_up=not args.smoke)
             base = base or seconds
             print(f"{label:>12}: {outputs / seconds:6.2f} frames/s ({seconds:.1f} s, {base / seconds:.2f}× one process)")
 

@@ -38,12 +38,13 @@ def parse_benchmark_args(parser: argparse.ArgumentParser, argv: list[str] | None
     return args
 
 
-def median_seconds(fn: Callable[[], object], runs: int) -> float:
+def median_seconds(fn: Callable[[], object], runs: int, warm_up: bool = True) -> float:
     """Median seconds of `runs` calls of `fn`, after one warm-up call (allocator, caches,
-    one-time setup)."""
+    one-time setup) unless `warm_up` is false."""
     if runs < 1:
         raise ValueError(f"runs must be at least 1, got {runs}")
-    fn()
+    if warm_up:
+        fn()
     times = []
     for _ in range(runs):
         start = time.perf_counter()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from . import (CONTAINERS, DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, SCENE_CUT_MODES, Encoding,
                OutputError, OutputPaths, PerVFIError, Sequence, check_cut_threshold, check_duplicate_threshold,
                check_frame_folder, discover_sequences, parse_method)
-from .console import (EXIT_INTERRUPTED, EXIT_USAGE, ArgumentParser, Terminated, configure_logging,
+from .console import (EXIT_INTERRUPTED, EXIT_USAGE, ArgumentParser, Terminated, configure_logging, program_name,
                       stop_signals_as_interrupts)
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def _tile(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="infer_video.py", description="Video frame interpolation with PerVFI (CVPR 2024).")
+    parser = ArgumentParser(prog=program_name("infer_video.py"), description="Video frame interpolation with PerVFI (CVPR 2024).")
     parser.add_argument("-m", "--method", default="raft+pervfi",
                         help="FLOW+GENERATOR: FLOW raft, raft_small, gma, gmflow, dis, farneback or module:callable; "
                              "GENERATOR pervfi (v00), pervfi-vb or splat (default: %(default)s)")

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import NoReturn
 
 from tqdm import tqdm
@@ -47,6 +48,13 @@ def stop_signals_as_interrupts() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def program_name(otherwise: str) -> str:
+    """How the user ran the tool, for its usage line: the console script (``pervfi-download``)
+    when that is what runs, else `otherwise` (``python -m pervfi.download``, ``infer_video.py``)."""
+    script = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return script if script.startswith("pervfi") and not script.endswith(".py") else otherwise
 
 
 class ArgumentParser(argparse.ArgumentParser):

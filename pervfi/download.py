@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from . import DEFAULT_CHECKPOINT_DIR, PerVFIError, UnknownNameError, checkpoint_names, fetch_checkpoints, registry
-from .console import EXIT_INTERRUPTED, EXIT_USAGE, ArgumentParser, configure_logging
+from .console import EXIT_INTERRUPTED, EXIT_USAGE, ArgumentParser, configure_logging, program_name
 from .registry import ModelEntry
 
 ALL = "all"
@@ -42,7 +42,7 @@ def _with_aliases(name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
-        prog="python -m pervfi.download",
+        prog=program_name("python -m pervfi.download"),
         description="Download the official PerVFI and optical-flow checkpoints from the Hugging Face Hub.",
     )
     parser.add_argument("names", nargs="+", metavar="NAME",

@@ -36,17 +36,17 @@ def main() -> int:
         print(f"error: no Sintel frames in {args.data}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as scratch:
-        small = Path(scratch) / "sintel"
-        small.mkdir()
+        small, out = Path(scratch) / "in" / "sintel", Path(scratch) / "out"  # the tool refuses -s inside -data
+        small.mkdir(parents=True)
         for path in frames:
             with Image.open(path) as image:
                 height = round(image.height * WIDTH / image.width / 2) * 2
                 image.convert("RGB").resize((WIDTH, height), Image.LANCZOS).save(small / path.name)
         subprocess.run([sys.executable, str(ROOT / "infer_video.py"), "-m", "dis+splat", "-data", str(small),
-                        "-s", scratch, "-scale", str(SCALE), "-fps", str(INPUT_FPS * SCALE), "--montage",
+                        "-s", str(out), "-scale", str(SCALE), "-fps", str(INPUT_FPS * SCALE), "--montage",
                         "--ext", "gif", "--quiet"], check=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(scratch) / "sintel" / "sintel-dis+splat-montage.gif", args.out)
+        shutil.copyfile(out / "sintel" / "sintel-dis+splat-montage.gif", args.out)
     size = args.out.stat().st_size
     print(f"{args.out}: {size / 1e6:.2f} MB")
     if size > MAX_BYTES:

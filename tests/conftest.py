@@ -19,6 +19,15 @@ def ckpt_dir(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def _autograd_on_between_tests():
+    """A module that switches autograd off at import silently breaks every training test run
+    after it: fail at once instead, naming the way out."""
+    assert torch.is_grad_enabled(), ("autograd is off before this test: a test module called "
+                                     "torch.set_grad_enabled(False); use the without_autograd fixture")
+    yield
+
+
 @pytest.fixture
 def without_autograd():
     """Inference tests run without building autograd graphs; scoped to each test so that the

@@ -14,19 +14,25 @@ SCRIPTS = sorted((ROOT / "benchmarks").glob("bench_*.py"))
 
 def test_every_benchmark_is_covered():
     assert [path.name for path in SCRIPTS] == ["bench_flow.py", "bench_generators.py", "bench_memory.py",
-                                               "bench_pipeline.py", "bench_splat.py", "bench_train.py"]
+                                               "bench_parallel.py", "bench_pipeline.py", "bench_splat.py",
+                                               "bench_train.py"]
 
 
 @pytest.fixture
 def torch_settings():
-    """The scripts set PyTorch's threads and turn gradients off: put both back afterwards."""
+    """Each script starts as in a fresh process (gradients on, whatever ran before) and may set
+    PyTorch's threads and turn gradients off: put both back afterwards."""
     threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
+    torch.set_grad_enabled(True)
     yield
     torch.set_num_threads(threads)
     torch.set_grad_enabled(grad)
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.stem)
+@pytest.mark.parametrize("script", [
+    # bench_parallel starts several tool processes (each loading PyTorch): slow
+    pytest.param(path, marks=pytest.mark.slow) if path.name == "bench_parallel.py" else path for path in SCRIPTS
+], ids=lambda path: path.stem)
 def test_benchmark_runs_in_smoke_mode(script, monkeypatch, capsys, torch_settings):
     monkeypatch.setattr(sys, "argv", [str(script), "--smoke"])
     runpy.run_path(str(script), run_name="__main__")

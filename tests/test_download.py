@@ -281,3 +281,15 @@ def test_help_lists_the_aliases(capsys):
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     assert exit_info.value.code == 0
     assert "v00 (alias pervfi)" in text and "vb (alias pervfi-vb)" in text
+
+
+@pytest.mark.parametrize("argv0, shown", [
+    ("/venv/bin/pervfi-download", "pervfi-download"),  # the console script
+    ("/repo/pervfi/download.py", "python -m pervfi.download"),  # python -m pervfi.download
+    ("", "python -m pervfi.download"),
+])
+def test_usage_names_the_command_as_run(monkeypatch, capsys, argv0, shown):
+    monkeypatch.setattr(sys, "argv", [argv0])
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert capsys.readouterr().out.startswith(f"usage: {shown} [-h]")

@@ -3,7 +3,6 @@ scripts work from any folder (slow: a virtual environment and a build)."""
 import os
 import shutil
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
@@ -37,6 +36,7 @@ def test_pip_install_gives_an_importable_package_and_its_console_scripts(tmp_pat
     for script in SCRIPTS:
         shown = run(bin_dir / script, "--help")
         assert shown.returncode == 0 and shown.stdout.startswith("usage:"), (script, shown.stderr)
+        assert shown.stdout.startswith(f"usage: {script} "), shown.stdout  # named as the user ran it
     frames = tmp_path / "seq"
     shutil.copytree(ROOT / "input" / "shapes", frames)
     tool = run(bin_dir / "pervfi", "-m", "dis+splat", "-data", frames, "-s", tmp_path / "out", "--quiet")

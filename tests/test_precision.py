@@ -11,7 +11,7 @@ from pervfi.ops import autocast
 from tests.conformance import DATA, assert_conforms, fill, load_vector, vector_params
 from tests.seeded_weights import seeded
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("without_autograd")
 SALT = "pervfi-conformance-v1"
 MIN_BF16_PSNR = 35.0  # dB from fp32 (issue 16)
 
@@ -99,8 +99,8 @@ def single_rng_after(interpolator: Interpolator, pairs: list) -> torch.Generator
 
 
 def test_the_frames_of_a_pair_are_encoded_once(monkeypatch):
-    flow = seeded(build_flow_estimator("raft_small"), 0.5)
-    interpolator = Interpolator(flow, seeded(build_generator("vb"), 0.65), device="cpu", batch=2)
+    interpolator = Interpolator(seeded(build_flow_estimator("raft_small"), 0.5), seeded(build_generator("vb"), 0.65),
+                                device="cpu", batch=2)  # any fixed weights: runs without ../shared
     calls = []
     encode = interpolator.generator.featurePyramid.encode
     monkeypatch.setattr(interpolator.generator.featurePyramid, "encode", lambda *a: calls.append(1) or encode(*a))

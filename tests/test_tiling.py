@@ -7,7 +7,7 @@ from pervfi.ops import backward_warp
 from pervfi.tiling import blend_weights, plan_tiles, tiled_interpolate
 from tests.seeded_weights import seeded
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures("without_autograd")
 
 
 @pytest.mark.parametrize("height, width, tile, overlap", [(192, 384, 192, 48), (256, 448, 128, 32), (64, 64, 128, 32)])

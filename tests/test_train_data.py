@@ -2,7 +2,6 @@
 order that does not depend on the number of processes, the configs, the flows tool."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
@@ -17,9 +16,7 @@ from pervfi.train.datasets import VimeoTriplets
 from pervfi.train.flow_files import read_flow, write_flow
 from pervfi.train.flows import main as flows_main
 from pervfi.train.order import DataOrder
-
-sys.path.insert(0, str(Path(__file__).parent))
-from train_data import SHIFT, make_frames, make_vimeo
+from tests.train_data import SHIFT, make_frames, make_vimeo
 
 
 def reference_write(path: Path, uv: np.ndarray) -> None:
@@ -148,9 +145,8 @@ def test_the_flows_tool_writes_the_reference_tree(tmp_path, capsys) -> None:
 
 
 def test_videos_become_triplets_with_the_end_held_out(tmp_path) -> None:
-    from media import moving_frames, write_video
-
     from pervfi.train.datasets import FootageTriplets
+    from tests.media import moving_frames, write_video
 
     frames = moving_frames(8, 32, 48, step=2)
     write_video(tmp_path / "clip.mp4", frames)

@@ -16,10 +16,8 @@ import pervfi
 from pervfi.train import __main__ as train_cli
 from pervfi.train import state as train_state
 from pervfi.train.logs import read_rows
-
-sys.path.insert(0, str(Path(__file__).parent))
-from train_data import TinyPerceptual, make_frames, make_vimeo
-from train_worker import run
+from tests.train_data import TinyPerceptual, make_frames, make_vimeo
+from tests.train_worker import run
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -248,3 +246,14 @@ def test_init_from_the_official_weights_or_a_file(ckpt_dir, tmp_path) -> None:
         build_initial_generator(load_config("vb", ["init=v00", f"checkpoint_dir={ckpt_dir}"]))
     with pytest.raises(pervfi.InputError, match="no such file"):
         build_initial_generator(load_config("vb", [f"init={tmp_path / 'none.pth'}"]))
+
+
+def test_precision_follows_the_device() -> None:
+    from pervfi.train.engine import resolve_precision
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert resolve_precision("auto", cpu) == torch.float32  # fp32 on the CPU
+    assert resolve_precision("auto", cuda) == torch.float16  # the recipe's fp16 autocast on CUDA
+    assert resolve_precision("bf16", cuda) == resolve_precision("bf16", cpu) == torch.bfloat16
+    with pytest.raises(pervfi.InputError, match="fp16 needs a CUDA device"):
+        resolve_precision("fp16", cpu)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from media import moving_frames, write_frames
 from torch import nn
 
 from pervfi.train.flow_files import write_flow
+from tests.media import moving_frames, write_frames
 
 STEP = 2  # media.moving_frames pans the texture this many pixels right per frame
 SHIFT = (-STEP, 0)  # the content's motion per frame, x then y (but for a small square moving down)

@@ -6,12 +6,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from train_data import TinyPerceptual
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, when torchrun runs this file
 
 from pervfi.console import configure_logging
 from pervfi.train import load_config, train
+from tests.train_data import TinyPerceptual
 
 
 def run(config: str, overrides: list[str], resume: str | None = None) -> Path:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from .. import DEFAULT_CHECKPOINT_DIR, PerVFIError, resolve_device
-from ..console import EXIT_USAGE, ArgumentParser, configure_logging
+from ..console import EXIT_USAGE, ArgumentParser, configure_logging, program_name
 from .limits import ENVIRONMENT, Limits, default_limits
 from .methods import default_method, method_choices
 
@@ -27,7 +27,7 @@ CHECKOUT_EXAMPLES = Path(__file__).resolve().parents[2] / "input"
 
 
 def build_parser(limits: Limits) -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="python -m pervfi.app", description="The PerVFI demo page (Gradio).")
+    parser = ArgumentParser(prog=program_name("python -m pervfi.app"), description="The PerVFI demo page (Gradio).")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                         help="address to serve on; 0.0.0.0 for every interface (default: %(default)s)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),

@@ -14,7 +14,7 @@ import logging
 import sys
 
 from .. import PerVFIError
-from ..console import EXIT_USAGE, ArgumentParser, configure_logging
+from ..console import EXIT_USAGE, ArgumentParser, configure_logging, program_name
 from .contenders import NOISE_MODES, method_names
 from .cost import cost_table, measure_cost
 from .datasets import DATASETS, SCALES
@@ -37,7 +37,7 @@ def _at_least_one(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="python -m pervfi.evaluate", description=__doc__.split("\n")[0],
+    parser = ArgumentParser(prog=program_name("python -m pervfi.evaluate"), description=__doc__.split("\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-m", "--method", required=True,
                         help=f"FLOW+GENERATOR (e.g. raft+pervfi, dis+splat) or a baseline: {', '.join(method_names()[:-1])}")

@@ -61,12 +61,12 @@ class PerVFIGenerator(nn.Module):
         aligned = self.deformableAlign(features, holes, flow_t1)
         return [level[0] for level in features], aligned, holes
 
-    def condition_at(self, pair: PairFeatures, time: float | Tensor, mask_noise: list[Tensor] | None = None,
-                     attentions: list[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
+    def condition_at(self, pair: PairFeatures, time: float | Tensor, attentions: list[Tensor] | None = None,
+                     mask_noise: list[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
         """The per-time step up to the decoder: conditions (fine to coarse) and soft masks
         (coarse to fine). `time` is a number or a B×1×1×1 tensor, one time per pair row.
-        `mask_noise`: see `AttentionMerge` (training adds noise to the masks); `attentions`
-        (from `attentions_from_sums`) replace the soft masks' channel attention."""
+        `attentions` (from `attentions_from_sums`) replace the soft masks' channel attention;
+        `mask_noise`: see `AttentionMerge` (training adds noise to the masks)."""
         warped0, aligned, holes = self._aligned(pair, time)
         blended, soft_masks = self.attentionMerge(warped0, aligned, holes, attentions, mask_noise)
         return self.multiscaleFuse(blended), soft_masks
@@ -92,11 +92,11 @@ class PerVFIGenerator(nn.Module):
                 for level, level_sums in enumerate(sums)]
 
     def condition(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float,
-                  mask_noise: list[Tensor] | None = None,
-                  attentions: list[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
+                  attentions: list[Tensor] | None = None,
+                  mask_noise: list[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
         """Decoder conditions (fine to coarse) and the soft masks (coarse to fine)."""
         check_inputs(img0, img1, flow01, flow10, time)
-        return self.condition_at(self.encode_pair(img0, img1, flow01, flow10), time, mask_noise, attentions)
+        return self.condition_at(self.encode_pair(img0, img1, flow01, flow10), time, attentions, mask_noise)
 
     def decode(self, conds: list[Tensor], zs: list[Tensor] | None, rng: torch.Generator | None,
                region: Region | None) -> Tensor:
@@ -121,6 +121,6 @@ class PerVFIGenerator(nn.Module):
         `region` says where the inputs lie in a larger frame when it is processed in tiles,
         and `attentions` are then the whole frame's channel attention.
         """
-        conds, soft_masks = self.condition(img0, img1, flow01, flow10, time, attentions=attentions)
+        conds, soft_masks = self.condition(img0, img1, flow01, flow10, time, attentions)
         pred = (self.decode(conds, zs, rng, region) + 1) / 2
         return (pred, soft_masks) if return_soft_masks else pred

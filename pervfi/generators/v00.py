@@ -78,7 +78,7 @@ class PerVFIv00(PerVFIGenerator):
         Returns ``pred`` (before clamping, [0, 1] space), ``masks`` (coarse to fine, with
         the training noise), ``nll`` (B,) in bits per pixel, and ``heat``.
         """
-        conds, masks = self.condition(img0, img1, flow01, flow10, time, mask_noise)
+        conds, masks = self.condition(img0, img1, flow01, flow10, time, mask_noise=mask_noise)
         if dequant is None and self.training:
             dequant = (torch.rand_like(gt) - 0.5) / 255
         latents, nll = self._latents_and_nll(gt, conds, dequant)

@@ -47,7 +47,7 @@ class PerVFIvb(PerVFIGenerator):
                 time: float = 0.5, mask_noise: list[Tensor] | None = None) -> dict[str, Tensor | list[Tensor]]:
         """The training pass: ``pred`` (before clamping, [0, 1] space) and ``masks``
         (coarse to fine, with the training noise: see `AttentionMerge`). `gt` is not used."""
-        conds, masks = self.condition(img0, img1, flow01, flow10, time, mask_noise)
+        conds, masks = self.condition(img0, img1, flow01, flow10, time, mask_noise=mask_noise)
         return {"pred": (self.decode(conds, None, None, None) + 1) / 2, "masks": masks}
 
 

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from pervfi import Interpolator, PerVFIError, Report, Sequence, Settings, require_checkpoints, parse_method
 
 from .devices import Share, parse_devices, parse_shard, rank_device, torchrun_share
-from .jobs import Segment, job_folder, job_key, plan_segments, run_segment, segment_counts, write_atomically
+from .jobs import Segment, job_folder, job_key, plan_segments, run_segment, write_atomically
 from .merge import join_sequence
 from .plan import DEFAULT_SEGMENT_FRAMES
 from .pool import DeviceStats, failure_cause, run_pool

@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-import torchvision.transforms.functional as TF
 from torch import Tensor
 
 JITTER = 0.05  # brightness, contrast, saturation and hue of the reference's ColorJitter
@@ -54,6 +53,8 @@ def augment(sample: Triplet, rng: np.random.Generator, crop: int) -> Triplet:
 
 def color_jitter(frames: Tensor, rng: np.random.Generator) -> Tensor:
     """torchvision's ColorJitter(0.05, 0.05, 0.05, 0.05) with one draw for all `frames` (N×3×H×W)."""
+    import torchvision.transforms.functional as TF  # imported on use: torchvision is slow to import
+
     factors = {
         "brightness": rng.uniform(1 - JITTER, 1 + JITTER),
         "contrast": rng.uniform(1 - JITTER, 1 + JITTER),

@@ -93,7 +93,7 @@ class FootageTriplets:
         if any(gap < 1 for gap in gaps) or not 0.0 <= val_fraction < 1.0:
             raise InputError(f"gaps must be positive and val_fraction in [0, 1), got {list(gaps)} and {val_fraction}")
         self.sequences, self.methods = sequences, [estimator]
-        self._frames: dict[int, list[Path] | list[np.ndarray]] = {}
+        self._frames: dict[int, list[np.ndarray]] = {}
         self.cache = cache
         self.triplets: dict[str, list[FrameTriplet]] = {"train": [], "val": []}
         for number, sequence in enumerate(sequences):
@@ -115,7 +115,7 @@ class FootageTriplets:
         return self.triplets[name]
 
     def load(self, triplet: FrameTriplet, method: int = 0) -> Triplet:
-        """The triplet's frames, with the flows between its outer frames (estimated once, then cached)."""
+        """The triplet's frames, with the flows between its outer frames (estimated once into the cache)."""
         img0, gt, img1 = (self._frame(triplet.sequence, index) for index in triplet.indices)
         first, last = triplet.indices[0], triplet.indices[2]
         folder = self.cache / self.sequences[triplet.sequence].name / f"{first:06d}-{last:06d}"
@@ -137,7 +137,7 @@ class FootageTriplets:
         """A video's frames, decoded once (fine-tuning sets are small)."""
         if sequence not in self._frames:
             self._frames[sequence] = list(self.sequences[sequence].frames())
-        return self._frames[sequence]  # type: ignore[return-value]
+        return self._frames[sequence]
 
 
 def _read_list(path: Path) -> list[str]:

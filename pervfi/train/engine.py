@@ -10,7 +10,6 @@ saved every `save_every` steps, validation runs every `val_every` steps.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -118,12 +117,10 @@ class _Run:
         workers = self.config["data"]["workers"] if isinstance(self.source, VimeoTriplets) else 0
         try:
             for batch in batch_loader(self.samples, keys, workers):
-                started = time.perf_counter()
                 terms = self._train_step(batch)
                 self.step += 1
-                rate = 1.0 / max(time.perf_counter() - started, 1e-9)
-                bar.update(1)
-                bar.set_postfix(loss=f"{terms['total']:.4f}", rate=f"{rate:.2f} step/s")
+                bar.set_postfix(loss=f"{terms['total']:.4f}", refresh=False)
+                bar.update(1)  # the bar shows the rate, data loading included
                 if main and self.step % log_config["log_every"] == 0:
                     epoch = (self.step - 1) // self.order.steps_per_epoch
                     run_log.write("train", {"step": self.step, "epoch": epoch, **terms})

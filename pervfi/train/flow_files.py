@@ -26,7 +26,7 @@ def write_flow(path: Path, flow: np.ndarray) -> None:
     valid = np.ones(flow.shape[:2] + (1,), dtype=np.uint16)
     bgr = np.concatenate([coded, valid], axis=2)[..., ::-1]  # OpenCV writes B, G, R
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial.png")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial.png")  # processes may write the same file
     if not cv2.imwrite(str(partial), np.ascontiguousarray(bgr)):
         raise OSError(f"cannot write {path}")
     os.replace(partial, path)
