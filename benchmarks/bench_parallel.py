@@ -9,8 +9,8 @@ decoding, segments, joining): output frames per second of wall time, the median 
 ``--kind cuda`` gives ``cuda:0,cuda:1,...``. The "1 process" line is the plain command
 without `--devices`. On a machine with fewer cores than workers the figures show the
 overhead of splitting; on one GPU per worker they show the scaling. The learned generators
-get the conformance weight fill when ../shared is present (time does not depend on the
-values), written as checkpoint files in a temporary folder. `--smoke`: dis+splat on 3 frames of 64×96, one run.
+get the tests' seeded weights (time does not depend on the values), written as checkpoint
+files in a temporary folder. `--smoke`: dis+splat on 3 frames of 64×96, one run.
 """
 from __future__ import annotations
 
@@ -27,11 +27,11 @@ from tests.media import moving_frames, write_frames  # noqa: E402
 
 
 def checkpoints(folder: Path) -> Path:
-    """v00 and vb checkpoints with the conformance fill (needs ../shared/conformance)."""
-    from tests.checkpoint_files import manifest_state, official_layout, serialized, write
+    """v00 and vb checkpoints with the tests' seeded weights (time does not depend on the values)."""
+    from tests.checkpoint_files import model_state, official_layout, serialized, write
 
     for name in ("v00", "vb"):
-        write(folder / "PerVFI" / f"{name}.pth", serialized(official_layout(name, manifest_state(name))))
+        write(folder / "PerVFI" / f"{name}.pth", serialized(official_layout(name, model_state(name))))
     return folder
 
 

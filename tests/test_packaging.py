@@ -33,6 +33,8 @@ def test_pip_install_gives_an_importable_package_and_its_console_scripts(tmp_pat
     assert imported.returncode == 0, imported.stderr
     location, first_model = imported.stdout.split()
     assert Path(location).is_relative_to(env_dir) and first_model == "raft"  # models.yaml installed too
+    configs = Path(location).parent / "train" / "configs"
+    assert sorted(path.name for path in configs.glob("*.yaml")) == ["finetune.yaml", "v00.yaml", "vb.yaml"]
     for script in SCRIPTS:
         shown = run(bin_dir / script, "--help")
         assert shown.returncode == 0 and shown.stdout.startswith("usage:"), (script, shown.stderr)
