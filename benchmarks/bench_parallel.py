@@ -1,12 +1,12 @@
 """Throughput of the whole tool with 1, 2, ... workers (`--devices`), against one process.
 
-    python benchmarks/bench_parallel.py [--workers 1 2] [--kind cpu|cuda] [--frames 33] [--size 256 448]
+    python benchmarks/bench_parallel.py [--workers 1 2] [--kind cpu|cuda|mps] [--frames 33] [--size 256 448]
                                         [--method dis+pervfi-vb] [--runs 3] [--smoke]
 
 Each figure is a real command line, as a user runs it (process start, model loading,
 decoding, segments, joining): output frames per second of wall time, the median of
 `--runs` runs (after one warm-up run). ``--kind cpu`` gives workers ``cpu,cpu,...``;
-``--kind cuda`` gives ``cuda:0,cuda:1,...``. The "1 process" line is the plain command
+``--kind cuda`` (or ``mps``) gives ``cuda:0,cuda:1,...``. The "1 process" line is the plain command
 without `--devices`. On a machine with fewer cores than workers the figures show the
 overhead of splitting; on one GPU per worker they show the scaling. The learned generators
 get the tests' seeded weights (time does not depend on the values), written as checkpoint
@@ -46,7 +46,8 @@ def command(data: Path, save: Path, method: str, ckpt: Path, devices: str | None
 def main() -> None:
     parser = benchmark_parser(__doc__, size=(256, 448), runs=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--kind", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--kind", choices=("cpu", "cuda", "mps"), default="cpu",
+                        help="worker devices: the CPU repeated, or accelerators by index (cpu)")
     parser.add_argument("--frames", type=int, default=33, help="source frames (output: 2× − 1)")
     parser.add_argument("--method", default="dis+pervfi-vb")
     args = parse_benchmark_args(parser)
@@ -63,7 +64,7 @@ def main() -> None:
             checkpoints(ckpt)
         write_frames(data / "seq", moving_frames(args.frames, height, width, step=4))
         settings = [("1 process", None)] + [
-            (f"{n} worker(s)", ",".join([args.kind] * n if args.kind == "cpu" else [f"cuda:{i}" for i in range(n)]))
+            (f"{n} worker(s)", ",".join([args.kind] * n if args.kind == "cpu" else [f"{args.kind}:{i}" for i in range(n)]))
             for n in args.workers]
         base = None
         for label, devices in settings:
@@ -71,8 +72,10 @@ def main() -> None:
             length = max(2, args.frames // (4 * max(1, len(devices.split(",")) if devices else 1)))
             line = command(data, Path(tmp) / "out", args.method, ckpt, devices, length)
 
-            def run(line: list[str] = line) -> None:
-                subprocess.run(line, env=env, check=True, capture_output=True)
+            def run(line: list[str] = line, label: str = label) -> None:
+                done = subprocess.run(line, env=env, capture_output=True, text=True)
+                if done.returncode != 0:  # the tool's own one-line reason, not a traceback of ours
+                    sys.exit(f"{label}: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
 
             seconds = median_seconds(run, args.runs, warm_up=not args.smoke)
             base = base or seconds
