@@ -15,7 +15,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.timing import benchmark_parser, median_seconds, parse_benchmark_args  # noqa: E402
-from pervfi import build_flow_estimator  # noqa: E402
+from pervfi.models.flow import build_flow_estimator
 
 
 def main() -> None:

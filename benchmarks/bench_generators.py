@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.timing import benchmark_parser, median_seconds, parse_benchmark_args  # noqa: E402
-from pervfi import build_generator  # noqa: E402
+from pervfi.models.generators import build_generator
 from tests.seeded_weights import seeded  # noqa: E402
 
 # The reference implementation's CPU times per frame pair at 256×448, float32, 2 cores

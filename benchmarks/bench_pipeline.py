@@ -22,8 +22,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.timing import benchmark_parser, parse_benchmark_args  # noqa: E402
-from pervfi import (Interpolator, SequenceRun, Settings, build_flow_estimator, build_generator,  # noqa: E402
-                    discover_sequences, parse_method, to_tensor)
+from pervfi.media.sources import discover as discover_sequences
+from pervfi.media.tensors import to_tensor
+from pervfi.models.flow import build_flow_estimator
+from pervfi.models.generators import build_generator
+from pervfi.models.method_names import parse_method
+from pervfi.runtime.interpolator import Interpolator
+from pervfi.runtime.sequence import SequenceRun, Settings
 from tests.media import moving_frames, write_frames  # noqa: E402
 from tests.seeded_weights import seeded  # noqa: E402
 

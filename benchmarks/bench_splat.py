@@ -15,7 +15,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.timing import benchmark_parser, median_seconds, parse_benchmark_args  # noqa: E402
-from pervfi import build_flow_estimator, build_generator, read_frame, to_tensor  # noqa: E402
+from pervfi.media.frame_files import read_frame
+from pervfi.media.tensors import to_tensor
+from pervfi.models.flow import build_flow_estimator
+from pervfi.models.generators import build_generator
 
 SINTEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "sintel-market-10"
 

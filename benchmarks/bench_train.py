@@ -25,7 +25,8 @@ import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.timing import median_seconds
-from pervfi import build_generator, resolve_device
+from pervfi.models.generators import build_generator
+from pervfi.runtime.device import resolve_device
 from pervfi.train import PerceptualLoss, training_loss
 
 VIMEO_TRAINING_TRIPLETS = 51_312

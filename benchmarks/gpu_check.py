@@ -27,8 +27,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.timing import median_seconds  # noqa: E402
-from pervfi import (Interpolator, build_flow_estimator, build_generator, parse_method, read_frame,  # noqa: E402
-                    resolve_device, to_tensor)
+from pervfi.media.frame_files import read_frame
+from pervfi.media.tensors import to_tensor
+from pervfi.models.flow import build_flow_estimator
+from pervfi.models.generators import build_generator
+from pervfi.models.method_names import parse_method
+from pervfi.runtime.device import resolve_device
+from pervfi.runtime.interpolator import Interpolator
 from tests.conformance import CONFORMANCE, DATA, fill, load_vector  # noqa: E402
 
 SALT = "gpu-check"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -21,14 +20,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 # Only what parsing and checking need (no PyTorch); the models are imported in `interpolate`.
-from . import (CONTAINERS, DEFAULT_CUT_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD, SCENE_CUT_MODES, Encoding,
-               OutputError, OutputPaths, PerVFIError, Sequence, check_cut_threshold, check_duplicate_threshold,
-               check_frame_folder, discover_sequences, parse_method)
-from .console import (EXIT_INTERRUPTED, EXIT_USAGE, ArgumentParser, Terminated, configure_logging, program_name,
-                      stop_signals_as_interrupts)
+from pervfi.core.errors import OutputError, PerVFIError
+from pervfi.media.ffmpeg import MUXERS as CONTAINERS
+from pervfi.media.scenes import (
+    DEFAULT_CUT_THRESHOLD,
+    DEFAULT_DUPLICATE_THRESHOLD,
+    SCENE_CUT_MODES,
+    check_cut_threshold,
+    check_duplicate_threshold,
+)
+from pervfi.media.sources import Sequence
+from pervfi.media.sources import discover as discover_sequences
+from pervfi.media.writers import Encoding, OutputPaths, check_frame_folder
+from pervfi.models.method_names import parse_method
+from pervfi.runtime.console import ArgumentParser, configure_logging, program_name, run_command
+from pervfi.runtime.launch import launched
 
 if TYPE_CHECKING:
-    from . import Report, Settings
+    from pervfi.runtime.sequence import Report, Settings
 
 log = logging.getLogger("pervfi")
 MIN_TILE = 64
@@ -149,8 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _parallel(args: argparse.Namespace) -> bool:
     """Whether the run is split into segments: --devices, --shard, --merge or torchrun's ranks."""
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    return args.devices is not None or args.shard is not None or args.merge or world > 1
+    return args.devices is not None or args.shard is not None or args.merge or launched() is not None
 
 
 def encoding_from(args: argparse.Namespace) -> Encoding:
@@ -210,7 +218,10 @@ def run(args: argparse.Namespace) -> None:
 
 def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequence], encoding: Encoding) -> None:
     """Load the models and run each sequence, one summary line each."""
-    from . import Interpolator, SequenceRun, Settings, registry, resolve_device
+    from pervfi.models import registry
+    from pervfi.runtime.device import resolve_device
+    from pervfi.runtime.interpolator import Interpolator
+    from pervfi.runtime.sequence import SequenceRun, Settings
 
     settings = Settings(
         scale=args.scale, target_fps=args.target_fps, fps=args.fps, input_fps=args.input_fps,
@@ -228,7 +239,7 @@ def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequen
              "flow_scale": args.flow_scale, "tile": args.tile, "precision": args.precision, "compile": args.compile,
              "batch": args.batch}
     if _parallel(args):
-        from . import run_parallel
+        from pervfi.runtime.parallel import run_parallel
 
         started = time.perf_counter()
         for sequence, report in run_parallel(sequences, args.save, args.method, settings, model, args.devices,
@@ -275,19 +286,7 @@ def summary(report: Report, seconds: float, settings: Settings) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet)
-    try:
-        with stop_signals_as_interrupts():
-            run(args)
-    except PerVFIError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except Terminated as stop:
-        print(f"terminated ({stop}): unfinished outputs removed", file=sys.stderr)
-        return stop.exit_status
-    except KeyboardInterrupt:
-        print("interrupted: unfinished outputs removed", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return 0
+    return run_command(lambda: run(args), stopped="unfinished outputs removed")
 
 
 if __name__ == "__main__":

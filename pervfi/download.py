@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import DEFAULT_CHECKPOINT_DIR, PerVFIError, UnknownNameError, checkpoint_names, fetch_checkpoints, registry
-from .console import EXIT_INTERRUPTED, EXIT_USAGE, ArgumentParser, configure_logging, program_name
-from .registry import ModelEntry
+from pervfi.core.errors import UnknownNameError
+from pervfi.models import registry
+from pervfi.models.checkpoints import DEFAULT_CHECKPOINT_DIR, checkpoint_names, fetch_checkpoints
+from pervfi.models.registry import ModelEntry
+from pervfi.runtime.console import ArgumentParser, configure_logging, program_name, run_command
 
 ALL = "all"
 
@@ -55,18 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
-    try:
+
+    def work() -> None:
         # offline, the message says what to download by hand, not to run this command again
-        paths = fetch_checkpoints(resolve_names(args.names), args.ckpt_dir, suggest_download_command=False)
-    except PerVFIError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:  # the Hub client has removed its partial file by now
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    for path in paths:
-        print(path)
-    return 0
+        for path in fetch_checkpoints(resolve_names(args.names), args.ckpt_dir, suggest_download_command=False):
+            print(path)
+
+    return run_command(work)  # on a stop, the Hub client has removed its partial file
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pervfi import registry
+from pervfi.models import registry
 from tests.seeded_weights import seeded_state
 
 # How each official file stores its state dict (the others are plain state dicts).

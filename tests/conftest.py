@@ -12,7 +12,8 @@ torch.set_num_threads(max(1, torch.get_num_threads()))
 
 @pytest.fixture(scope="session")
 def ckpt_dir(tmp_path_factory) -> Path:
-    """A checkpoint folder holding v00 and vb filled with the reference weights (no download needed)."""
+    """A checkpoint folder holding v00.pth and vb.pth in the official layout, filled with the tests' seeded
+    weights (tests/seeded_weights.py, not the conformance fill: no ../shared and no download needed)."""
     folder = tmp_path_factory.mktemp("ckpt")
     for name in ("v00", "vb"):
         write(folder / "PerVFI" / f"{name}.pth", serialized(official_layout(name, model_state(name))))

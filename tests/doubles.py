@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pervfi.flow.base import FlowEstimator
+from pervfi.models.flow.base import FlowEstimator
 
 
 class CountingZeroFlow(FlowEstimator):

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from pervfi.app.limits import Limits, default_limits
-from pervfi.errors import InputError
-from pervfi.io.sources import frame_sequence
-from pervfi.io.pipeline import Settings
+from pervfi.core.errors import InputError
+from pervfi.media.sources import frame_sequence
+from pervfi.runtime.sequence import Settings
 from tests.app_server import ROOT, start_app
 from tests.media import moving_frames, read_png, texture, video_frames, write_frames, write_video
 from tests.test_gif import gif_frames
@@ -211,7 +211,7 @@ def test_bad_flags_are_one_line_with_status_2(entry, args, env, message):
 
 
 def test_the_cli_and_the_library_never_import_gradio():
-    code = ("import sys, pervfi, pervfi.cli, pervfi.interpolator, pervfi.io.pipeline, pervfi.download; "
+    code = ("import sys, pervfi, pervfi.cli, pervfi.runtime.interpolator, pervfi.runtime.sequence, pervfi.download; "
             "import pervfi.app.jobs, pervfi.app.limits, pervfi.app.methods; "
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('gradio', 'gradio_client'))))")
     result = subprocess.run([sys.executable, "-c", f"import json; {code}"], cwd=ROOT, capture_output=True, text=True,

@@ -8,8 +8,8 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from pervfi.errors import InputError, OutputError
-from pervfi.io.audio import has_audio, mux_audio, stream_duration
+from pervfi.core.errors import InputError, OutputError
+from pervfi.media.audio import has_audio, mux_audio, stream_duration
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 

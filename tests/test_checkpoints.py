@@ -4,10 +4,10 @@ import os
 import pytest
 import torch
 
-from pervfi import registry
-from pervfi.checkpoints import checkpoint_names, load_model, read_state_dict
-from pervfi.errors import CheckpointError
-from pervfi.interpolator import Interpolator
+from pervfi.core.errors import CheckpointError
+from pervfi.models import registry
+from pervfi.models.checkpoints import checkpoint_names, load_model, read_state_dict
+from pervfi.runtime.interpolator import Interpolator
 from tests.checkpoint_files import layout, model_state, official_layout, serialized, with_module_prefix, write
 
 pytestmark = pytest.mark.usefixtures("without_autograd")

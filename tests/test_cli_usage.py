@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from pervfi.cli import main
-from pervfi.errors import OutputError
-from pervfi.io.writers import Encoding, VideoWriter
+from pervfi.core.errors import OutputError
+from pervfi.media.writers import Encoding, VideoWriter
 from tests.media import moving_frames, read_png, video_frames, write_frames, write_video
 from tests.test_scenes import smooth_then_grainy
 

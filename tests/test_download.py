@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pervfi import registry
-from pervfi.checkpoints import checkpoint_names
 from pervfi.download import main, resolve_names
+from pervfi.models import registry
+from pervfi.models.checkpoints import checkpoint_names
 from tests.checkpoint_files import model_state, official_layout, serialized
 from tests.hub_server import COMMIT, HubServer
 
@@ -79,7 +79,7 @@ def test_load_model_downloads_on_first_use_only(tmp_path):
     state = model_state("vb")
     files = {_spec("vb").filename: serialized(state)}
     script = (
-        "from pervfi.checkpoints import load_model\n"
+        "from pervfi.models.checkpoints import load_model\n"
         "for _ in range(2):\n"
         "    model = load_model('vb', 'generator', 'ckpt')\n"
         "print(sum(float(t.double().sum()) for t in model.state_dict().values()))\n"
@@ -140,8 +140,8 @@ def test_corrupt_download_is_removed(tmp_path):
 def test_offline_with_empty_folder_lists_each_missing_file(tmp_path):
     script = (
         "import sys\n"
-        "from pervfi.errors import CheckpointError\n"
-        "from pervfi.interpolator import Interpolator\n"
+        "from pervfi.core.errors import CheckpointError\n"
+        "from pervfi.runtime.interpolator import Interpolator\n"
         "try:\n"
         "    Interpolator.from_method('gma+pervfi-vb', checkpoint_dir='ckpt', device='cpu')\n"
         "except CheckpointError as err:\n"
@@ -179,9 +179,9 @@ def _pinned_fetch_script(pins: dict[str, tuple[str, str]]) -> str:
     those pins in place of the registry's, printing the path or the error's first line."""
     return (
         "import dataclasses\n"
-        "from pervfi import registry\n"
-        "from pervfi.checkpoints import fetch_checkpoints\n"
-        "from pervfi.errors import CheckpointError\n"
+        "from pervfi.models import registry\n"
+        "from pervfi.models.checkpoints import fetch_checkpoints\n"
+        "from pervfi.core.errors import CheckpointError\n"
         "entry = registry.get_entry('vb')\n"
         f"for folder, (revision, sha256) in {pins!r}.items():\n"
         "    spec = dataclasses.replace(entry.checkpoint, revision=revision, sha256=sha256)\n"

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pervfi.errors import InputError, UnknownNameError
+from pervfi.core.errors import InputError, UnknownNameError
 from pervfi.evaluate.datasets import center_crop, load_dataset
 
 

@@ -6,15 +6,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pervfi.errors import PerVFIError
-from pervfi.evaluate import metrics
+from pervfi.core.errors import PerVFIError
 from pervfi.evaluate.baselines import AverageBaseline, RepeatBaseline
-from pervfi.evaluate.quantization import quantize
 from pervfi.evaluate.contenders import ModelMethod, build_method
 from pervfi.evaluate.minterpolate import MinterpolateBaseline, output_fraction
-from pervfi.flow.base import FlowEstimator
-from pervfi.generators import build_generator
-from pervfi.interpolator import Interpolator
+from pervfi.metrics import pixel as metrics
+from pervfi.metrics.quantization import quantize
+from pervfi.models.flow.base import FlowEstimator
+from pervfi.models.generators import build_generator
+from pervfi.runtime.interpolator import Interpolator
 from tests.conformance import assert_conforms, fill, load_vector, reference_noise, vector_params
 from tests.seeded_weights import seeded
 

@@ -12,11 +12,12 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from pervfi.evaluate import metrics, perceptual
-from pervfi.io.frame_files import read_frame
-from pervfi.io.tensors import to_tensor
-from pervfi.evaluate.perceptual import ScoredFrame
-from pervfi.evaluate.scoring import MetricSuite
+from pervfi.media.frame_files import read_frame
+from pervfi.media.tensors import to_tensor
+from pervfi.metrics import perceptual
+from pervfi.metrics import pixel as metrics
+from pervfi.metrics.perceptual import ScoredFrame
+from pervfi.metrics.suite import MetricSuite
 from tests.conformance import DATA
 
 

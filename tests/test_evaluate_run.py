@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from pervfi.errors import OutputError
+from pervfi.core.errors import OutputError
 from pervfi.evaluate import evaluate, measure_cost
 from pervfi.evaluate.__main__ import main
-from pervfi.evaluate.cost import cost_table
 from pervfi.evaluate.contenders import ModelMethod
-from pervfi.generators import build_generator
-from pervfi.interpolator import Interpolator
+from pervfi.evaluate.cost import cost_table
+from pervfi.models.generators import build_generator
+from pervfi.runtime.interpolator import Interpolator
 from tests.conformance import DATA
 from tests.test_evaluate_methods import ZeroFlow
 
@@ -265,7 +265,7 @@ def test_snu_film_prints_a_row_per_split_and_one_for_all(tmp_path: Path, capsys)
 def checkpoints(tmp_path_factory) -> Path:
     """Checkpoint files of raft, v00 and vb in the official layouts, holding the reference
     weight fill (untrained: the numbers mean nothing, the plumbing is what is tested)."""
-    from pervfi import registry
+    from pervfi.models import registry
     from tests.checkpoint_files import model_state, official_layout, serialized, write
 
     folder = tmp_path_factory.mktemp("checkpoints")

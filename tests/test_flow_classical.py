@@ -5,8 +5,8 @@ import textwrap
 import pytest
 import torch
 
-from pervfi import build_flow_estimator
-from pervfi.errors import PerVFIError, UnknownNameError
+from pervfi.core.errors import PerVFIError, UnknownNameError
+from pervfi.models.flow import build_flow_estimator
 from pervfi.ops import backward_warp
 
 SHIFT = (3.5, -2.25)  # x, y in pixels
@@ -100,7 +100,7 @@ def test_custom_module_class_gets_options_and_moves_with_the_model(user_module):
 
 
 def test_custom_estimator_through_a_method(user_module):
-    from pervfi.method_names import parse_method
+    from pervfi.models.method_names import parse_method
 
     assert parse_method("my_flows:constant_flow+pervfi").flow == "my_flows:constant_flow"
 

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from pervfi.flow.gmflow import build_gmflow
-from pervfi.flow.gmflow_transformer import add_window_position, shifted_window_mask, split_windows
+from pervfi.models.flow.gmflow import build_gmflow
+from pervfi.models.flow.gmflow_transformer import add_window_position, shifted_window_mask, split_windows
 from tests.conformance import assert_conforms
 from tests.seeded_weights import seeded
 

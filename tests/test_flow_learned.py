@@ -3,7 +3,7 @@ and their contracts."""
 import pytest
 import torch
 
-from pervfi import build_flow_estimator
+from pervfi.models.flow import build_flow_estimator
 from tests.conformance import assert_conforms, fill, load_vector, manifest, vector_params
 from tests.seeded_weights import seeded
 

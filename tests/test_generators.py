@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pervfi import build_generator
+from pervfi.models.generators import build_generator
 from tests.conformance import assert_conforms, fill, load_vector, manifest, reference_noise, vector_params
 from tests.seeded_weights import seeded
 
@@ -137,7 +137,7 @@ def test_v00_rejects_noise_of_the_wrong_shape():
 
 @pytest.mark.parametrize("kernel", [1, 3, 9])
 def test_conv_spatial_mean_equals_mean_of_convolution(kernel):
-    from pervfi.generators.soft_binary_masks import FrameWindow, conv_mean_from_sums, tap_sums
+    from pervfi.models.generators.soft_binary_masks import FrameWindow, conv_mean_from_sums, tap_sums
 
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(7, 5, kernel, padding="same")

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pervfi.errors import OutputError
-from pervfi.interpolator import Interpolator
-from pervfi.io.gif import encode_gif
-from pervfi.io.pipeline import SequenceRun, Settings
-from pervfi.io.sources import frame_sequence, video_sequence
-from pervfi.io.writers import Encoding
+from pervfi.core.errors import OutputError
+from pervfi.media.gif import encode_gif
+from pervfi.media.sources import frame_sequence, video_sequence
+from pervfi.media.writers import Encoding
+from pervfi.runtime.interpolator import Interpolator
+from pervfi.runtime.sequence import SequenceRun, Settings
 from tests.doubles import Blend, CountingZeroFlow
 from tests.media import moving_frames, read_png, write_frames, write_video
 from tests.test_audio import source as video_with_audio

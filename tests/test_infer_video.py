@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from tests.conformance import DATA
-from tests.test_cli_usage import cli
 from tests.media import moving_frames, read_png, video_frames, write_frames, write_video
+from tests.test_cli_usage import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 METHOD = "dis+pervfi-vb"

@@ -1,11 +1,12 @@
 """The whole reference path (pad, flows both ways, generator, clamp, crop) through Interpolator."""
 import pytest
 import torch
-
 import torch.nn.functional as F
 
-from pervfi import Interpolator, build_flow_estimator, build_generator
-from pervfi.method_names import parse_method
+from pervfi.models.flow import build_flow_estimator
+from pervfi.models.generators import build_generator
+from pervfi.models.method_names import parse_method
+from pervfi.runtime.interpolator import Interpolator
 from tests.conformance import assert_conforms, fill, load_vector, vector_params
 from tests.seeded_weights import seeded
 

@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from pervfi.errors import InputError
-from pervfi.io.frame_files import list_frames, natural_key, read_image
-from pervfi.io.threads import ReadAhead, WriteBehind
-from pervfi.io.timeline import Timeline
-from pervfi.io.video import exact_rate
+from pervfi.core.errors import InputError
+from pervfi.media.frame_files import list_frames, natural_key, read_image
+from pervfi.media.timeline import Timeline
+from pervfi.media.video import exact_rate
+from pervfi.runtime.threads import ReadAhead, WriteBehind
 
 
 def test_natural_order_compares_digit_runs_by_value():

@@ -1,32 +1,51 @@
-"""The package's layers point only down: every import of every module under pervfi/ is read
-and checked against the rules below (issue 12).
+"""The folders are the layers: every import of every module under pervfi/ is read, dynamic
+ones included, and checked against the rules below (issue 22; README, "Layout").
 
-- `pervfi.ops` imports nothing else of ours.
-- Flow estimators and generators import only `ops`, `registry`, `errors` and their own parts.
-- `pervfi.io` imports only itself and `errors` (never a model or the interpolator).
-- The front ends (the CLI, download, evaluation, training, the demo app, the multi-device
-  runner) import only the public API (`pervfi`), `pervfi.registry`, `pervfi.console` (the
-  tools' shared argument and logging plumbing) and their own package.
-- Nothing but a front end imports a front end.
+    core       errors, whole-or-nothing files      imports nothing of ours
+    ops        tensor operations                   core
+    models     flow estimators, generators,        ops, core
+               registry, checkpoints
+    media      frames, videos, ffmpeg, audio,      core (no models)
+               GIFs, scene analysis
+    metrics    PSNR … FloLPIPS                     models, ops, core
+    runtime    interpolator, precision, tiling,    metrics, media, models, ops, core
+               transfer, sequences, parallel,
+               console
+    front ends cli, download, app, evaluate,       any layer above; never another front end
+               train
+
+No module inside the package imports the `pervfi` face (`pervfi/__init__.py`), whose names
+are for users.
 """
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import yaml
+
 PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "pervfi"
-FRONT_ENDS = ("pervfi.cli", "pervfi.download", "pervfi.evaluate", "pervfi.train", "pervfi.app", "pervfi.parallel")
-FRONT_END_MAY_USE = ("pervfi", "pervfi.registry", "pervfi.console")
-MODELS_MAY_USE = ("pervfi.ops", "pervfi.registry", "pervfi.errors", "pervfi.flow", "pervfi.generators")
+LAYERS = {  # layer -> the layers it may import, besides itself
+    "pervfi.core": (),
+    "pervfi.ops": ("pervfi.core",),
+    "pervfi.models": ("pervfi.ops", "pervfi.core"),
+    "pervfi.media": ("pervfi.core",),
+    "pervfi.metrics": ("pervfi.models", "pervfi.ops", "pervfi.core"),
+    "pervfi.runtime": ("pervfi.metrics", "pervfi.media", "pervfi.models", "pervfi.ops", "pervfi.core"),
+}
+FRONT_ENDS = ("pervfi.cli", "pervfi.download", "pervfi.app", "pervfi.evaluate", "pervfi.train")
+# Files that call importlib, and what the call imports: checked one by one below.
+DYNAMIC_IMPORTS = {
+    "pervfi": "the public names of `_LAZY`",
+    "pervfi.models.registry": "the builders named in models.yaml",
+    "pervfi.models.flow.custom": "the user's own estimator module (outside the package)",
+    "pervfi.metrics.perceptual": "third-party metric packages (lpips, DISTS_pytorch)",
+}
 
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def is_package(path: Path) -> bool:
-    return path.name == "__init__.py"
 
 
 def within(name: str, prefix: str) -> bool:
@@ -45,7 +64,7 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
     ``from . import x`` counts as importing the submodule ``x`` when there is one, else the package.
     """
     importer = module_name(path)
-    package = importer if is_package(path) else importer.rpartition(".")[0]
+    package = importer if path.name == "__init__.py" else importer.rpartition(".")[0]
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -63,30 +82,37 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
     return [(line, name) for line, name in found if within(name, "pervfi")]
 
 
-def front_end_of(name: str) -> str | None:
-    return next((front for front in FRONT_ENDS if within(name, front)), None)
+def dynamic_import_lines(path: Path) -> list[int]:
+    """Lines that import by name at run time (`importlib.import_module`, `__import__`)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute) and node.attr == "import_module":
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Name) and node.id == "__import__":
+            lines.append(node.lineno)
+    return lines
+
+
+def layer_of(name: str) -> str | None:
+    return next((layer for layer in (*LAYERS, *FRONT_ENDS) if within(name, layer)), None)
 
 
 def violation(importer: str, imported: str) -> str | None:
     """Why `importer` may not import `imported`, or None when it may."""
-    if within(importer, "pervfi.ops"):
-        return None if within(imported, "pervfi.ops") else "pervfi.ops imports nothing else of ours"
-    if within(importer, "pervfi.flow") or within(importer, "pervfi.generators"):
-        if any(within(imported, allowed) for allowed in MODELS_MAY_USE):
-            return None
-        return "flow estimators and generators import only ops, registry, errors and their own parts"
-    if within(importer, "pervfi.io"):
-        if within(imported, "pervfi.io") or imported == "pervfi.errors":
-            return None
-        return "pervfi.io imports only itself and errors (never a model or the interpolator)"
-    own = front_end_of(importer)
-    if own is not None:
-        if imported in FRONT_END_MAY_USE or within(imported, own):
-            return None
-        return "front ends use only the public API (pervfi), pervfi.registry, pervfi.console and their own package"
-    if front_end_of(imported) is not None:
-        return "only front ends import front ends"
-    return None
+    if importer == "pervfi":
+        return None if within(imported, "pervfi.core") else "the face imports only core eagerly (the rest lazily)"
+    if imported == "pervfi":
+        return "nothing inside the package imports the public face `pervfi`; import the layer that defines the name"
+    own, theirs = layer_of(importer), layer_of(imported)
+    if own is None or theirs is None:
+        return f"{importer if own is None else imported} lies in no layer"
+    if own == theirs:
+        return None
+    if own in FRONT_ENDS:
+        return "front ends never import one another" if theirs in FRONT_ENDS else None
+    if theirs in LAYERS[own]:
+        return None
+    return f"{own} imports only {', '.join(LAYERS[own]) or 'nothing else of ours'}"
 
 
 def test_every_import_points_down() -> None:
@@ -100,24 +126,75 @@ def test_every_import_points_down() -> None:
     assert not problems, "layering broken:\n" + "\n".join(problems)
 
 
+def test_every_module_lies_in_a_layer() -> None:
+    loose = [module_name(path) for path in PACKAGE_ROOT.rglob("*.py")
+             if module_name(path) != "pervfi" and layer_of(module_name(path)) is None]
+    assert not loose, f"modules outside every layer: {loose}"
+
+
+def test_dynamic_imports_are_known_and_point_down() -> None:
+    """Every run-time import is one of the known kinds, and those that reach our own modules
+    obey the rules: the face's lazy names and the registry's builders are resolved here."""
+    callers = {module_name(path) for path in PACKAGE_ROOT.rglob("*.py") if dynamic_import_lines(path)}
+    assert callers == set(DYNAMIC_IMPORTS), f"unexpected run-time imports in {sorted(callers - set(DYNAMIC_IMPORTS))}"
+
+    import pervfi
+    for name, (module, _) in pervfi._LAZY.items():
+        assert layer_of(f"pervfi.{module}") in LAYERS, f"public name {name} comes from a front end ({module})"
+
+    table = yaml.safe_load((PACKAGE_ROOT / "models" / "models.yaml").read_text(encoding="utf-8"))
+    for name, entry in table["models"].items():
+        module = entry["builder"].partition(":")[0]
+        assert within(module, "pervfi.models") and is_module(module), f"{name}: builder {entry['builder']}"
+
+
+FORBIDDEN = [  # (importer, imported): one arrow of each kind the rules exist for
+    ("pervfi.core.files", "pervfi.ops.splat"),
+    ("pervfi.ops.splat", "pervfi.models.registry"),
+    ("pervfi.models.generators.base", "pervfi.runtime.tiling"),
+    ("pervfi.models.flow.raft", "pervfi.media.frame_files"),
+    ("pervfi.media.sources", "pervfi.models.checkpoints"),
+    ("pervfi.media.writers", "pervfi.runtime.sequence"),
+    ("pervfi.metrics.suite", "pervfi.runtime.device"),
+    ("pervfi.runtime.interpolator", "pervfi.cli"),
+    ("pervfi.train.engine", "pervfi.evaluate.runner"),
+    ("pervfi.cli", "pervfi.app.jobs"),
+    ("pervfi.evaluate.runner", "pervfi"),
+    ("pervfi.runtime.parallel.jobs", "pervfi"),
+    ("pervfi.cli", "pervfi.somewhere"),
+]
+ALLOWED = [
+    ("pervfi.cli", "pervfi.runtime.parallel"),
+    ("pervfi.train.validation", "pervfi.metrics.suite"),
+    ("pervfi.models.generators.v00", "pervfi.ops"),
+    ("pervfi.runtime.sequence", "pervfi.media.writers"),
+]
+
+
 def test_the_rules_catch_each_kind_of_breach() -> None:
     """Each rule rejects the arrows it exists for (the checker itself can fail)."""
-    assert violation("pervfi.ops.splat", "pervfi.errors")
-    assert violation("pervfi.generators.base", "pervfi.tiling")
-    assert violation("pervfi.flow.raft", "pervfi.checkpoints")
-    assert violation("pervfi.io.pipeline", "pervfi.interpolator")
-    assert violation("pervfi.cli", "pervfi.io.pipeline")
-    assert violation("pervfi.evaluate.contenders", "pervfi.generators.v00")
-    assert violation("pervfi.interpolator", "pervfi.cli")
-    assert violation("pervfi.train.engine", "pervfi.evaluate.metrics")
-    assert not violation("pervfi.cli", "pervfi")
-    assert not violation("pervfi.evaluate.runner", "pervfi.evaluate.scoring")
-    assert not violation("pervfi.generators.v00", "pervfi.ops")
+    assert [arrow for arrow in FORBIDDEN if not violation(*arrow)] == []
+    assert [arrow for arrow in ALLOWED if violation(*arrow)] == []
 
 
-def test_relative_imports_resolve_to_modules(tmp_path: Path) -> None:
+def test_relative_imports_resolve_to_modules() -> None:
     """``from .. import X`` names the package; ``from . import registry`` the submodule."""
-    cli = imports_of(PACKAGE_ROOT / "cli.py")
-    assert (cli and all(name in FRONT_END_MAY_USE for _, name in cli)), cli
-    v00 = dict((name, line) for line, name in imports_of(PACKAGE_ROOT / "generators" / "v00.py"))
-    assert "pervfi.generators.base" in v00 and "pervfi.ops" in v00
+    v00 = dict((name, line) for line, name in imports_of(PACKAGE_ROOT / "models" / "generators" / "v00.py"))
+    assert "pervfi.models.generators.base" in v00 and "pervfi.ops" in v00
+    flow = {name for _, name in imports_of(PACKAGE_ROOT / "models" / "flow" / "__init__.py")}
+    assert "pervfi.models.registry" in flow
+
+
+def test_the_drawn_graph_has_only_downward_arrows() -> None:
+    """`python scripts/import_graph.py` (the README's picture of the layers) lists only arrows
+    the rules allow, from the top of the house down."""
+    import subprocess
+    import sys
+
+    script = PACKAGE_ROOT.parent / "scripts" / "import_graph.py"
+    lines = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout.splitlines()
+    arrows = [line.split()[0:3:2] for line in lines]
+    assert ["cli", "runtime"] in arrows and ["models", "ops"] in arrows
+    for own, theirs in arrows:
+        importer = "pervfi" if own == "pervfi" else f"pervfi.{own}"
+        assert violation(f"{importer}.x" if importer != "pervfi" else importer, f"pervfi.{theirs}.x") is None, (own, theirs)

@@ -29,7 +29,7 @@ def test_pip_install_gives_an_importable_package_and_its_console_scripts(tmp_pat
 
     install = run(bin_dir / "python", "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q", source)
     assert install.returncode == 0, install.stderr
-    imported = run(bin_dir / "python", "-c", "import pervfi.registry; print(pervfi.__file__, pervfi.registry.names()[0])")
+    imported = run(bin_dir / "python", "-c", "import pervfi.models.registry; print(pervfi.__file__, pervfi.models.registry.names()[0])")
     assert imported.returncode == 0, imported.stderr
     location, first_model = imported.stdout.split()
     assert Path(location).is_relative_to(env_dir) and first_model == "raft"  # models.yaml installed too

@@ -16,7 +16,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from pervfi.io.audio import stream_duration
+from pervfi.media.audio import stream_duration
 from tests.conformance import DATA
 from tests.media import moving_frames, read_png, texture, video_frames, write_frames, write_video
 

@@ -6,11 +6,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from pervfi import PerVFIError, Settings, Span
-from pervfi.io.sources import frame_sequence
-from pervfi.parallel.devices import Share, parse_devices, parse_shard, torchrun_share
-from pervfi.parallel.jobs import job_key, plan_segments
-from pervfi.parallel.plan import SequenceScan, scan, segments
+from pervfi.core.errors import PerVFIError
+from pervfi.media.sources import frame_sequence
+from pervfi.runtime.parallel.devices import Share, parse_devices, parse_shard, torchrun_share
+from pervfi.runtime.parallel.jobs import job_key, plan_segments
+from pervfi.runtime.parallel.plan import SequenceScan, scan, segments
+from pervfi.runtime.sequence import Settings, Span
 from tests.media import moving_frames, texture, write_frames
 from tests.test_video_features import _shapes
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pervfi.interpolator import Interpolator
-from pervfi.io.pipeline import SequenceRun, Settings
-from pervfi.io.sources import video_sequence
+from pervfi.media.sources import video_sequence
+from pervfi.runtime.interpolator import Interpolator
+from pervfi.runtime.sequence import SequenceRun, Settings
 from tests.doubles import Blend, CountingZeroFlow
 from tests.media import video_frames, write_video
 
@@ -30,9 +30,9 @@ def _clip(path: Path, count: int, height: int = 360, width: int = 640) -> Path:
 _RUN_AND_MEASURE = """
 import sys
 from pathlib import Path
-from pervfi.interpolator import Interpolator
-from pervfi.io.pipeline import SequenceRun, Settings
-from pervfi.io.sources import video_sequence
+from pervfi.runtime.interpolator import Interpolator
+from pervfi.runtime.sequence import SequenceRun, Settings
+from pervfi.media.sources import video_sequence
 from tests.doubles import Blend, CountingZeroFlow
 flow = CountingZeroFlow()
 settings = Settings(scale=2, quiet=True, scene_cut="off")

@@ -5,9 +5,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pervfi import Interpolator, build_flow_estimator, build_generator, read_frame, to_tensor
-from pervfi.method_names import parse_method
+from pervfi.media.frame_files import read_frame
+from pervfi.media.tensors import to_tensor
+from pervfi.models.flow import build_flow_estimator
+from pervfi.models.generators import build_generator
+from pervfi.models.method_names import parse_method
 from pervfi.ops import autocast
+from pervfi.runtime.interpolator import Interpolator
 from tests.conformance import DATA, assert_conforms, fill, load_vector, vector_params
 from tests.seeded_weights import seeded
 

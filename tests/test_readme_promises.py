@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from pervfi import resolve_device
-from pervfi.interpolator import Interpolator
-from pervfi.io.audio import has_audio
-from pervfi.io.pipeline import SequenceRun, Settings
-from pervfi.io.sources import video_sequence
+from pervfi.media.audio import has_audio
+from pervfi.media.sources import video_sequence
+from pervfi.runtime.device import resolve_device
+from pervfi.runtime.interpolator import Interpolator
+from pervfi.runtime.sequence import SequenceRun, Settings
 from tests.doubles import Blend, CountingZeroFlow
 from tests.media import moving_frames, write_frames
 

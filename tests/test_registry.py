@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from pervfi import registry
-from pervfi.errors import RegistryError
+from pervfi.core.errors import RegistryError
+from pervfi.models import registry
 
-ENTRY = "  {name}:\n    kind: generator\n    builder: pervfi.generators.splat:build_splat\n    aliases: {aliases}\n"
+ENTRY = "  {name}:\n    kind: generator\n    builder: pervfi.models.generators.splat:build_splat\n    aliases: {aliases}\n"
 
 
 def _table(tmp_path: Path, *entries: tuple[str, list[str]]) -> Path:

@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pervfi.io import scenes
-from pervfi.io.frame_files import read_frame
+from pervfi.media import scenes
+from pervfi.media.frame_files import read_frame
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SINTEL = sorted((DATA / "sintel-market-10").glob("*.png"))

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pervfi import Interpolator, Settings, SequenceRun, Span
-from pervfi.io.frame_files import list_frames
-from pervfi.io.pipeline import noise_seed
-from pervfi.io.sources import frame_sequence, video_sequence
+
+from pervfi.media.frame_files import list_frames
+from pervfi.media.sources import frame_sequence, video_sequence
+from pervfi.runtime.interpolator import Interpolator
+from pervfi.runtime.sequence import SequenceRun, Settings, Span, noise_seed
 from tests.media import moving_frames, read_png, write_frames, write_video
 
 

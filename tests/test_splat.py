@@ -6,9 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pervfi import Interpolator, build_flow_estimator, build_generator
-from pervfi.generators.splat import auto_downscale, fill_holes
+from pervfi.models.flow import build_flow_estimator
+from pervfi.models.generators import build_generator
+from pervfi.models.generators.splat import auto_downscale, fill_holes
 from pervfi.ops import backward_warp
+from pervfi.runtime.interpolator import Interpolator
 
 pytestmark = pytest.mark.usefixtures("without_autograd")
 

@@ -2,9 +2,11 @@
 import pytest
 import torch
 
-from pervfi import Interpolator, build_flow_estimator, build_generator
+from pervfi.models.flow import build_flow_estimator
+from pervfi.models.generators import build_generator
 from pervfi.ops import backward_warp
-from pervfi.tiling import blend_weights, plan_tiles, tiled_interpolate
+from pervfi.runtime.interpolator import Interpolator
+from pervfi.runtime.tiling import blend_weights, plan_tiles, tiled_interpolate
 from tests.seeded_weights import seeded
 
 pytestmark = pytest.mark.usefixtures("without_autograd")

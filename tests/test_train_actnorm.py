@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from pervfi.generators.normalizing_flow import ActNorm, Block
+from pervfi.models.generators.normalizing_flow import ActNorm, Block
 
 BATCH, CHANNELS, SIZE, COND_CHANNELS, STEPS = 4, 3, 16, 5, 3
 

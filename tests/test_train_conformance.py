@@ -15,10 +15,10 @@ import pytest
 import torch
 import torchvision
 
-from pervfi import CheckpointError, UnknownNameError, build_generator
-from pervfi.generators.normalizing_flow import ActNorm, ZeroConv2d, squeeze2d
-from pervfi.train import LaplacianLoss, PerceptualLoss, training_loss
-from pervfi.train import losses
+from pervfi.core.errors import CheckpointError, UnknownNameError
+from pervfi.models.generators import build_generator
+from pervfi.models.generators.normalizing_flow import ActNorm, ZeroConv2d, squeeze2d
+from pervfi.train import LaplacianLoss, PerceptualLoss, losses, training_loss
 from tests.conformance import fill_state, load_vector, vector_params
 from tests.seeded_weights import seeded_state
 

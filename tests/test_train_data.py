@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from pervfi import InputError
+from pervfi.core.errors import InputError
 from pervfi.train import load_config
 from pervfi.train.augment import Triplet, augment, color_jitter, sample_rng
 from pervfi.train.datasets import VimeoTriplets
@@ -179,7 +179,9 @@ def test_videos_become_triplets_with_the_end_held_out(tmp_path) -> None:
 def test_validation_pads_odd_frames_and_scores_them_whole(tmp_path) -> None:
     """Frames of 60×70 (not multiples of 8) are padded for the generator and scored at full size."""
     import pervfi
-    from pervfi.evaluate.metrics import psnr
+    from pervfi.metrics.pixel import psnr
+    from pervfi.metrics.suite import MetricSuite
+    from pervfi.ops.padding import Padder
     from pervfi.train.datasets import FootageTriplets
     from pervfi.train.validation import validate
 
@@ -193,12 +195,12 @@ def test_validation_pads_odd_frames_and_scores_them_whole(tmp_path) -> None:
     (triplet,) = source.split("val")
     torch.manual_seed(0)
     generator = pervfi.build_generator("vb")
-    scores = validate(generator, source, pervfi.MetricSuite(["psnr"], torch.device("cpu"), offline=True),
+    scores = validate(generator, source, MetricSuite(["psnr"], torch.device("cpu"), offline=True),
                       torch.device("cpu"), seed=0)
     sample = source.load(triplet)
     with torch.no_grad():
-        pred = pervfi.Padder(60, 70).crop(generator.eval().interpolate(
-            *pervfi.Padder(60, 70).apply(sample.img0[None], sample.img1[None], sample.flow01[None],
+        pred = Padder(60, 70).crop(generator.eval().interpolate(
+            *Padder(60, 70).apply(sample.img0[None], sample.img1[None], sample.flow01[None],
                                          sample.flow10[None])))[0].clamp(0, 1)
     assert pred.shape[-2:] == (60, 70)
     assert scores["psnr"] == pytest.approx(psnr(pred, sample.gt[None]).item(), abs=1e-5)

@@ -85,7 +85,7 @@ def test_the_recipe_schedule_the_saved_state_and_validation(vimeo, tmp_path) -> 
     assert len(saved["rng"]) == 1 and set(saved["rng"][0]) >= {"torch", "numpy", "python"}
 
     # validation: the held-out clips at full size, scored as pervfi.evaluate scores them
-    from pervfi.evaluate.metrics import psnr, ssim
+    from pervfi.metrics.pixel import psnr, ssim
     from pervfi.train.datasets import VimeoTriplets
 
     generator = pervfi.build_generator("vb")
@@ -234,9 +234,10 @@ def test_fine_tuning_on_frames_lowers_the_loss_and_infer_video_uses_the_result(t
 
 def test_init_from_the_official_weights_or_a_file(ckpt_dir, tmp_path) -> None:
     from pervfi.train import load_config
+    from pervfi.models.checkpoints import read_state_dict
     from pervfi.train.engine import build_initial_generator
 
-    official = pervfi.read_state_dict(ckpt_dir / "PerVFI" / "vb.pth")
+    official = read_state_dict(ckpt_dir / "PerVFI" / "vb.pth")
     for init in ("vb", str(ckpt_dir / "PerVFI" / "vb.pth")):
         generator = build_initial_generator(load_config("vb", [f"init={init}", f"checkpoint_dir={ckpt_dir}"]))
         assert generator.training
@@ -249,11 +250,38 @@ def test_init_from_the_official_weights_or_a_file(ckpt_dir, tmp_path) -> None:
 
 
 def test_precision_follows_the_device() -> None:
-    from pervfi.train.engine import resolve_precision
+    from pervfi.runtime.precision import resolve_precision
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
-    assert resolve_precision("auto", cpu) == torch.float32  # fp32 on the CPU
-    assert resolve_precision("auto", cuda) == torch.float16  # the recipe's fp16 autocast on CUDA
-    assert resolve_precision("bf16", cuda) == resolve_precision("bf16", cpu) == torch.bfloat16
+    assert resolve_precision("auto", cpu, training=True) == "fp32"  # fp32 on the CPU
+    assert resolve_precision("auto", cuda, training=True) == "fp16"  # the recipe's fp16 autocast on CUDA
+    assert resolve_precision("bf16", cuda, training=True) == resolve_precision("bf16", cpu, training=True) == "bf16"
     with pytest.raises(pervfi.InputError, match="fp16 needs a CUDA device"):
-        resolve_precision("fp16", cpu)
+        resolve_precision("fp16", cpu, training=True)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_training_like_ctrl_c(vimeo, tmp_path) -> None:
+    """SIGTERM (how Slurm and Kubernetes stop a job) ends the command as Ctrl-C does: its line,
+    exit status 143, the last complete state kept and nothing half-written beside it."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    script = ("import sys; import pervfi.train.engine as engine; from tests.train_data import TinyPerceptual; "
+              "engine.imagenet_perceptual_loss = TinyPerceptual; from pervfi.train.__main__ import main; "
+              "sys.exit(main(sys.argv[1:]))")
+    command = [sys.executable, "-c", script, "--config", "vb", "--quiet",
+               *config(vimeo, out, "train.epochs=1000", "log.keep=1000")]
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 180
+    while len(train_state.complete_states(out)) < 2 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == ("terminated (SIGTERM): the last complete state is kept; "
+                                               "continue with --resume latest")
+    assert len(train_state.complete_states(out)) >= 2
+    assert not [path for path in out.rglob("*") if ".partial" in path.name]

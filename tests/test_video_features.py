@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from pervfi.interpolator import Interpolator
-from pervfi.io.audio import has_audio, stream_duration
-from pervfi.io.ffmpeg import run as run_ffmpeg
-from pervfi.io.pipeline import SequenceRun, Settings
-from pervfi.io.sources import frame_sequence
+from pervfi.media.audio import has_audio, stream_duration
+from pervfi.media.ffmpeg import run as run_ffmpeg
+from pervfi.media.sources import frame_sequence
+from pervfi.runtime.interpolator import Interpolator
+from pervfi.runtime.sequence import SequenceRun, Settings
 from tests.doubles import Blend, CountingZeroFlow
 from tests.media import moving_frames, read_png, texture, video_frames, write_frames, write_video
 from tests.test_cli_usage import cli
@@ -178,7 +178,7 @@ def test_montage_shows_the_held_input_beside_the_output(tmp_path):
 
 
 def _lossless():
-    from pervfi.io.writers import Encoding
+    from pervfi.media.writers import Encoding
 
     return Encoding(ext="mkv", codec="libx264rgb", crf=0, pix_fmt="rgb24")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, when torchrun runs this file
 
-from pervfi.console import configure_logging
+from pervfi.runtime.console import configure_logging
 from pervfi.train import load_config, train
 from tests.train_data import TinyPerceptual
 

@@ -15,8 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .. import DEFAULT_CHECKPOINT_DIR, PerVFIError, resolve_device
-from ..console import EXIT_USAGE, ArgumentParser, configure_logging, program_name
+from pervfi.core.errors import PerVFIError
+from pervfi.models.checkpoints import DEFAULT_CHECKPOINT_DIR
+from pervfi.runtime.console import EXIT_USAGE, ArgumentParser, configure_logging, program_name
+from pervfi.runtime.device import resolve_device
+
 from .limits import ENVIRONMENT, Limits, default_limits
 from .methods import default_method, method_choices
 

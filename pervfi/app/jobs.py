@@ -14,9 +14,19 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from .. import (SCENE_CUT_MODES, InputError, Interpolator, PerVFIError, Sequence, SequenceRun, Settings,
-                discover_sequences, encode_gif, list_frames, output_video_rate, parse_method, registry,
-                resolve_device)
+from pervfi.core.errors import InputError, PerVFIError
+from pervfi.media.frame_files import list_frames
+from pervfi.media.gif import encode_gif
+from pervfi.media.scenes import SCENE_CUT_MODES
+from pervfi.media.sources import Sequence
+from pervfi.media.sources import discover as discover_sequences
+from pervfi.models import registry
+from pervfi.models.method_names import parse_method
+from pervfi.runtime.device import resolve_device
+from pervfi.runtime.interpolator import Interpolator
+from pervfi.runtime.sequence import SequenceRun, Settings
+from pervfi.runtime.sequence import video_rate as output_video_rate
+
 from .limits import Limits
 from .methods import WEIGHT_FREE_METHOD
 

@@ -7,7 +7,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from .. import InputError, Sequence, Settings, output_frame_count
+from pervfi.core.errors import InputError
+from pervfi.media.sources import Sequence
+from pervfi.runtime.sequence import Settings, output_frame_count
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from huggingface_hub import is_offline_mode
 
-from .. import checkpoint_path, registry
+from pervfi.models import registry
+from pervfi.models.checkpoints import checkpoint_path
 
 # Needs no weights and runs anywhere: the fallback default.
 WEIGHT_FREE_METHOD = "dis+splat"

@@ -7,9 +7,9 @@ the session ends; Gradio's copies of uploads and results are removed by its cach
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 import shutil
-import contextvars
 import tempfile
 import threading
 from fractions import Fraction
@@ -18,7 +18,10 @@ from pathlib import Path
 import gradio as gr
 from tqdm import tqdm
 
-from .. import SCENE_CUT_MODES, CheckpointError, InputError, PerVFIError, output_frame_count
+from pervfi.core.errors import CheckpointError, InputError, PerVFIError
+from pervfi.media.scenes import SCENE_CUT_MODES
+from pervfi.runtime.sequence import output_frame_count
+
 from .jobs import GIF_SIDE, SCALES, Request, Studio
 from .methods import WEIGHT_FREE_METHOD, MethodChoice
 

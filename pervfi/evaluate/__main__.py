@@ -13,14 +13,14 @@ import argparse
 import logging
 import sys
 
-from .. import PerVFIError
-from ..console import EXIT_USAGE, ArgumentParser, configure_logging, program_name
+from pervfi.metrics.suite import METRIC_NAMES, metric_names
+from pervfi.runtime.console import ArgumentParser, configure_logging, program_name, run_command
+
 from .contenders import NOISE_MODES, method_names
 from .cost import cost_table, measure_cost
 from .datasets import DATASETS, SCALES
 from .results import markdown_table
 from .runner import evaluate
-from .scoring import METRIC_NAMES, metric_names
 
 log = logging.getLogger("pervfi.evaluate")
 
@@ -67,10 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging()
-    try:
+
+    def work() -> None:
         if args.speed:
             print(cost_table(measure_cost(args.method, device=args.device, runs=args.runs)))
-            return 0
+            return
         if not args.dataset or not args.root:
             parser.error("--dataset and --root are required (or --speed)")
         metrics = metric_names(args.metrics)
@@ -78,14 +79,11 @@ def main(argv: list[str] | None = None) -> int:
                            device=args.device, metrics=metrics, noise=args.noise, seed=args.seed,
                            checkpoint_dir=args.ckpt_dir, download=not args.no_download,
                            offline=True if args.no_download else None)
-    except PerVFIError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    print(markdown_table(summary, metrics, by_group=DATASETS[summary["dataset"]].report_groups))
-    if args.out is None:
-        log.info("no --out: the scores were not kept; add --out DIR to keep them and resume")
-    return 0
+        print(markdown_table(summary, metrics, by_group=DATASETS[summary["dataset"]].report_groups))
+        if args.out is None:
+            log.info("no --out: the scores were not kept; add --out DIR to keep them and resume")
 
+    return run_command(work, stopped="the samples scored so far are kept in --out")
 
 if __name__ == "__main__":
     sys.exit(main())

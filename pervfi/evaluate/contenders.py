@@ -12,7 +12,10 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from .. import Interpolator, PerVFIError, parse_method
+from pervfi.core.errors import PerVFIError
+from pervfi.models.method_names import parse_method
+from pervfi.runtime.interpolator import Interpolator
+
 from .baselines import AverageBaseline, RepeatBaseline
 from .minterpolate import MinterpolateBaseline
 

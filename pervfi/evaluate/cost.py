@@ -17,7 +17,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
-from .. import Interpolator, build_flow_estimator, build_generator, parse_method, resolve_device
+from pervfi.models.flow import build_flow_estimator
+from pervfi.models.generators import build_generator
+from pervfi.models.method_names import parse_method
+from pervfi.runtime.device import resolve_device
+from pervfi.runtime.interpolator import Interpolator
+
 from .contenders import BASELINES, EvaluatedMethod, ModelMethod
 from .minterpolate import MinterpolateBaseline
 

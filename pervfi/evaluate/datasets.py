@@ -17,7 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .. import InputError, UnknownNameError, list_frames, natural_key, read_frame
+from pervfi.core.errors import InputError, UnknownNameError
+from pervfi.media.frame_files import list_frames, natural_key, read_frame
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .. import PerVFIError, ffmpeg_executable, to_tensor, to_uint8
+from pervfi.core.errors import PerVFIError
+from pervfi.media.ffmpeg import executable as ffmpeg_executable
+from pervfi.media.tensors import to_tensor, to_uint8
 
 # Motion-compensated interpolation with adaptive overlapped blocks, bidirectional motion
 # estimation and variable-size blocks. Scene-change detection is off: on a large motion

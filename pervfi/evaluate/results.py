@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import OutputError
-from .scoring import METRIC_LABELS
+from pervfi.core.errors import OutputError
+from pervfi.metrics.suite import METRIC_LABELS
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,16 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from .. import InputError, resolve_device, to_tensor
+from pervfi.core.errors import InputError
+from pervfi.media.tensors import to_tensor
+from pervfi.metrics.perceptual import ScoredFrame, offline_requested
+from pervfi.metrics.quantization import quantize
+from pervfi.metrics.suite import METRIC_NAMES, MetricSuite
+from pervfi.runtime.device import resolve_device
+
 from .contenders import EvaluatedMethod, build_method
 from .datasets import Dataset, Item, load_dataset
-from .quantization import quantize
-from .perceptual import ScoredFrame, offline_requested
 from .results import ResultsStore, Row, summarize
-from .scoring import METRIC_NAMES, MetricSuite
 
 log = logging.getLogger(__name__)
 

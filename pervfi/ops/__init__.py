@@ -1,5 +1,5 @@
-"""Tensor operations shared by the flow estimators and generators (imports nothing else of ours)."""
-from .distributed import channel_mean_std
+"""Tensor operations shared by the flow estimators and generators (imports only `pervfi.core`)."""
+from .collectives import channel_mean_std
 from .padding import Padder
 from .precision import PRECISIONS, autocast, float32_island, precision_dtype
 from .region import Region

@@ -6,11 +6,10 @@
                                           one step's loss terms and outputs ("v00" | "vb")
     train(load_config("v00", ["data.root=..."]))   a whole run (python -m pervfi.train)
 """
-from .losses import LaplacianLoss, PerceptualLoss
-from .step import RECIPES, recipe_weights, training_loss
-
 from .config import load_config
 from .engine import train
+from .losses import LaplacianLoss, PerceptualLoss
+from .step import RECIPES, recipe_weights, training_loss
 
 __all__ = ["RECIPES", "LaplacianLoss", "PerceptualLoss", "recipe_weights", "training_loss"]
 __all__ += ["load_config", "train"]

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import PerVFIError
-from ..console import EXIT_INTERRUPTED, EXIT_USAGE, ArgumentParser, configure_logging
+from pervfi.runtime.console import ArgumentParser, configure_logging, run_command
+
 from .config import load_config, shipped_configs
 from .engine import train
 
@@ -42,16 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(quiet=args.quiet)
     shorthands = {key: value for option, key in SHORTHANDS.items() if (value := getattr(args, option)) is not None}
-    try:
-        config = load_config(args.config, args.overrides, shorthands)
-        train(config, resume=args.resume, progress=not args.quiet)
-    except PerVFIError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted: the last complete state is kept; continue with --resume latest", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return 0
+    def work() -> None:
+        train(load_config(args.config, args.overrides, shorthands), resume=args.resume, progress=not args.quiet)
+
+    return run_command(work, stopped="the last complete state is kept; continue with --resume latest")
 
 
 if __name__ == "__main__":

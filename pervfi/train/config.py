@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .. import InputError
+from pervfi.core.errors import InputError
 
 CONFIG_FOLDER = Path(__file__).with_name("configs")
 SCHEMA_NAME = "v00"  # the recipe whose keys every configuration has

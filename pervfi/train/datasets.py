@@ -20,7 +20,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .. import InputError, discover_sequences, read_frame
+from pervfi.core.errors import InputError
+from pervfi.media.frame_files import read_frame
+from pervfi.media.sources import discover as discover_sequences
+from pervfi.media.tensors import to_tensor
+
 from .augment import Triplet
 from .flow_files import read_flow, write_flow
 
@@ -29,8 +33,8 @@ VIMEO_LISTS = {"train": "tri_trainlist.txt", "val": "tri_testlist.txt"}
 
 
 def frame_tensor(frame: np.ndarray) -> Tensor:
-    """H×W×3 uint8 → 3×H×W float32 in [0, 1]."""
-    return torch.tensor(frame).permute(2, 0, 1).float().div(255.0)
+    """H×W×3 uint8 → 3×H×W float32 in [0, 1] (one sample of a batch)."""
+    return to_tensor(frame)[0]
 
 
 class VimeoTriplets:

@@ -20,17 +20,15 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .. import (
-    CheckpointError,
-    InputError,
-    MetricSuite,
-    build_generator,
-    load_model,
-    load_state,
-    offline_requested,
-    read_state_dict,
-)
-from . import distributed, state
+from pervfi.core.errors import CheckpointError, InputError
+from pervfi.metrics.perceptual import offline_requested
+from pervfi.metrics.suite import MetricSuite
+from pervfi.models.checkpoints import load_model, load_state, read_state_dict
+from pervfi.models.generators import build_generator
+from pervfi.ops.precision import precision_dtype
+from pervfi.runtime.precision import resolve_precision
+
+from . import ranks, state
 from .datasets import FootageTriplets, VimeoTriplets
 from .loading import Source, TrainingSamples, batch_loader
 from .logs import RunLog
@@ -53,15 +51,15 @@ def train(config: dict[str, Any], resume: str | None = None, loss: LossFunction 
     `loss` (the recipe's `training_loss` by default) is called as ``loss(generator, batch, recipe,
     noise=, perceptual=)``; `perceptual` defaults to the VGG19 loss on ImageNet weights.
     """
-    processes = distributed.start(config["device"])
+    processes = ranks.start(config["device"])
     try:
         return _Run(config, processes, loss, perceptual).run(resume, progress)
     finally:
-        distributed.stop()
+        ranks.stop()
 
 
 class _Run:
-    def __init__(self, config: dict[str, Any], processes: distributed.Processes, loss: LossFunction | None,
+    def __init__(self, config: dict[str, Any], processes: ranks.Processes, loss: LossFunction | None,
                  perceptual: nn.Module | None) -> None:
         self.config, self.processes = config, processes
         self.model, self.out = config["model"], Path(config["out"])
@@ -90,7 +88,7 @@ class _Run:
         self.optimizer = torch.optim.AdamW(parameters)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=train["max_lr"], total_steps=self.total_steps, anneal_strategy="cos")
-        self.precision = resolve_precision(train["precision"], self.device)
+        self.precision = precision_dtype(resolve_precision(train["precision"], self.device, training=True)) or torch.float32
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == torch.float16)
         self.loss, self.perceptual = loss or training_loss, perceptual
         self.network: nn.Module = self.generator  # what the loss calls: DDP averages the gradients
@@ -156,7 +154,7 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         names = [name for name in LOGGED_TERMS if name in out]
         values = torch.stack([out[name].detach().float().mean().cpu() for name in names] + [grad_norm.detach().float().cpu()])
-        values = distributed.mean_over_processes(values, self.processes)
+        values = ranks.mean_over_processes(values, self.processes)
         return {"lr": lr, **dict(zip(names, values[:-1].tolist())), "grad_norm": values[-1].item()}
 
     # -- validation, checkpoints ---------------------------------------------------------------
@@ -184,7 +182,7 @@ class _Run:
         return {key: weights[key] for key in self.official_keys}
 
     def _save(self) -> None:
-        rng = distributed.gather(distributed.rng_state(), self.processes)
+        rng = ranks.gather(ranks.rng_state(), self.processes)
         if not self.processes.is_main:
             return
         weights = self._official_weights()
@@ -212,21 +210,11 @@ class _Run:
         if len(rng) != self.processes.world:
             log.warning("%s was saved by %d processes, this run has %d: random states restarted from rank 0's",
                         folder, len(rng), self.processes.world)
-        distributed.set_rng_state(rng[self.processes.rank if len(rng) == self.processes.world else 0])
+        ranks.set_rng_state(rng[self.processes.rank if len(rng) == self.processes.world else 0])
         self.step = int(training["step"])
         if self.processes.is_main:
             log.info("resumed from %s at step %d", folder, self.step)
         return self.step
-
-
-def resolve_precision(name: str, device: torch.device) -> torch.dtype:
-    """The autocast type: fp16 on CUDA for "auto", fp32 elsewhere; bf16/fp16 only where they run."""
-    if name == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[name]
-    if dtype == torch.float16 and device.type != "cuda":
-        raise InputError(f"train.precision fp16 needs a CUDA device, not {device.type}; use bf16 or fp32")
-    return dtype
 
 
 def build_initial_generator(config: dict[str, Any]) -> nn.Module:

@@ -6,13 +6,13 @@ a float-to-uint16 cast (truncation); values outside the range are clipped here i
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .. import InputError
+from pervfi.core.errors import InputError
+from pervfi.core.files import written_whole
 
 SCALE = 128.0
 OFFSET = 2.0**15
@@ -25,11 +25,9 @@ def write_flow(path: Path, flow: np.ndarray) -> None:
     coded = np.clip(SCALE * flow.astype(np.float32) + OFFSET, 0, 65535).astype(np.uint16)
     valid = np.ones(flow.shape[:2] + (1,), dtype=np.uint16)
     bgr = np.concatenate([coded, valid], axis=2)[..., ::-1]  # OpenCV writes B, G, R
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial.png")  # processes may write the same file
-    if not cv2.imwrite(str(partial), np.ascontiguousarray(bgr)):
-        raise OSError(f"cannot write {path}")
-    os.replace(partial, path)
+    with written_whole(path, suffix=".png") as partial:
+        if not cv2.imwrite(str(partial), np.ascontiguousarray(bgr)):
+            raise OSError(f"cannot write {path}")
 
 
 def read_flow(path: Path) -> np.ndarray:

@@ -20,9 +20,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .. import PerVFIError, load_model, read_frame, registry, resolve_device
-from ..console import EXIT_USAGE, ArgumentParser, configure_logging
-from .datasets import VimeoTriplets, frame_tensor
+from pervfi.media.frame_files import read_frame
+from pervfi.media.tensors import to_tensor
+from pervfi.models import registry
+from pervfi.models.checkpoints import load_model
+from pervfi.runtime.console import ArgumentParser, configure_logging, run_command
+from pervfi.runtime.device import resolve_device
+
+from .datasets import VimeoTriplets
 from .flow_files import write_flow
 
 log = logging.getLogger("pervfi.train")
@@ -47,7 +52,7 @@ def precompute_flows(root: Path, estimator: str, device: str = "auto", checkpoin
                        options=ESTIMATOR_OPTIONS.get(estimator)).to(chosen)
     for clip in tqdm(todo, desc=f"{estimator} flows", unit="clip", disable=not progress):
         folder = root / "sequences" / clip
-        img0, img1 = (frame_tensor(read_frame(folder / name))[None].to(chosen) for name in ("im1.png", "im3.png"))
+        img0, img1 = (to_tensor(read_frame(folder / name), chosen) for name in ("im1.png", "im3.png"))
         with torch.no_grad():
             flow01, flow10 = model.estimate_bidirectional(img0, img1)
         for name, flow in (("fflow.png", flow01), ("bflow.png", flow10)):
@@ -65,14 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     configure_logging(quiet=args.quiet)
-    try:
+
+    def work() -> None:
         written = precompute_flows(args.root, args.estimator, args.device, args.checkpoints, not args.quiet)
-    except PerVFIError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    log.info("wrote the %s flows of %d clips under %s", args.estimator, written,
-             args.root / "optical_flows" / args.estimator)
-    return 0
+        log.info("wrote the %s flows of %d clips under %s", args.estimator, written,
+                 args.root / "optical_flows" / args.estimator)
+
+    return run_command(work, stopped="the flows written so far are complete and kept")
 
 
 if __name__ == "__main__":

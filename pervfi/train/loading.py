@@ -14,7 +14,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from .. import InputError, PerVFIError
+from pervfi.core.errors import InputError, PerVFIError
+
 from .augment import Triplet, augment, sample_rng
 from .noise import draw_noise, stack_noise
 from .order import SampleKey

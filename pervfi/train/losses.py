@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pervfi import CheckpointError
+from pervfi.core.errors import CheckpointError
 
 # LapLoss: a 5×5 binomial kernel, reflect padding, five bands.
 BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)

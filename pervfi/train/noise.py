@@ -11,9 +11,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-MASK_NOISE = 0.005
+from pervfi.models.generators.normalizing_flow import latent_shapes
+from pervfi.models.generators.soft_binary_masks import MASK_NOISE
+
 MASK_SCALES = (4, 2, 1)  # the masks' sizes, coarse to fine, as fractions of the frame
-LATENT_SHAPES = ((6, 2), (12, 4), (48, 8))  # (channels, downscale) of v00's three latents
 
 
 def draw_noise(recipe: str, height: int, width: int, rng: np.random.Generator) -> dict[str, list[Tensor] | Tensor]:
@@ -25,9 +26,8 @@ def draw_noise(recipe: str, height: int, width: int, rng: np.random.Generator) -
         "masks": [uniform(MASK_NOISE, 1, height // scale, width // scale) for scale in MASK_SCALES]}
     if recipe == "v00":
         noise["dequant"] = uniform(0.5 / 255, 3, height, width)
-        noise["zs"] = [torch.from_numpy(rng.standard_normal((channels, height // down, width // down),
-                                                            dtype=np.float32))
-                       for channels, down in LATENT_SHAPES]
+        noise["zs"] = [torch.from_numpy(rng.standard_normal(shape, dtype=np.float32))
+                       for shape in latent_shapes(height, width)]
     return noise
 
 

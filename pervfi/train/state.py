@@ -16,7 +16,6 @@ once complete; only the newest `keep` states are kept. Files are read back with
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import shutil
 from collections.abc import Mapping
@@ -26,7 +25,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import CheckpointError
+from pervfi.core.errors import CheckpointError
+from pervfi.core.files import write_text_whole, written_whole
 
 STATE_FORMAT = "pervfi-train-state-v1"
 STATE_FILE = "training.pt"
@@ -41,10 +41,8 @@ def generator_file(folder: Path, model: str) -> Path:
 def write_generator(folder: Path, model: str, weights: Mapping[str, Tensor]) -> Path:
     """Save `weights` as `folder`'s generator file, atomically (a temporary file renamed into place)."""
     path = generator_file(folder, model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    torch.save({key: value.detach().cpu() for key, value in weights.items()}, partial)
-    os.replace(partial, path)
+    with written_whole(path) as partial:
+        torch.save({key: value.detach().cpu() for key, value in weights.items()}, partial)
     return path
 
 
@@ -52,9 +50,7 @@ def write_best(out: Path, model: str, weights: Mapping[str, Tensor], scores: Map
     """The best generator so far, with its step and scores in ``best.json``."""
     folder = out / "best"
     write_generator(folder, model, weights)
-    partial = folder / ".best.json.partial"
-    partial.write_text(json.dumps(dict(scores), indent=2) + "\n")
-    os.replace(partial, folder / "best.json")
+    write_text_whole(folder / "best.json", json.dumps(dict(scores), indent=2) + "\n")
 
 
 def read_best(out: Path) -> dict[str, Any] | None:
@@ -67,12 +63,9 @@ def save_state(out: Path, step: int, model: str, weights: Mapping[str, Tensor], 
     """Write the training state of `step` completely, then drop all but the newest `keep` states."""
     states = out / "state"
     final = states / f"step-{step:08d}"
-    partial = states / f".step-{step:08d}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    write_generator(partial, model, weights)
-    torch.save({"format": STATE_FORMAT, "model": model, "step": step, **training}, partial / STATE_FILE)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(partial, final)
+    with written_whole(final) as partial:
+        write_generator(partial, model, weights)
+        torch.save({"format": STATE_FORMAT, "model": model, "step": step, **training}, partial / STATE_FILE)
     for old in complete_states(out)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final

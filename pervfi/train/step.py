@@ -6,7 +6,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pervfi import UnknownNameError
+from pervfi.core.errors import UnknownNameError
 
 from .losses import LaplacianLoss, PerceptualLoss, imagenet_perceptual_loss
 

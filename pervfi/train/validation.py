@@ -11,10 +11,12 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .. import MetricSuite, Padder, ScoredFrame
-from .loading import Source
+from pervfi.metrics.perceptual import ScoredFrame
+from pervfi.metrics.suite import MetricSuite
+from pervfi.models.generators.base import SIZE_MULTIPLE
+from pervfi.ops.padding import Padder
 
-GENERATOR_MULTIPLE = 8
+from .loading import Source
 
 
 @torch.no_grad()
@@ -30,7 +32,7 @@ def validate(generator: nn.Module, source: Source, suite: MetricSuite, device: t
         sample = source.load(items[number], 0)
         img0, img1, gt, flow01, flow10 = (getattr(sample, name)[None].to(device)
                                           for name in ("img0", "img1", "gt", "flow01", "flow10"))
-        padder = Padder(*gt.shape[-2:], multiple=GENERATOR_MULTIPLE)
+        padder = Padder(*gt.shape[-2:], multiple=SIZE_MULTIPLE)
         rng = torch.Generator(device=device).manual_seed(seed + number)
         pred = generator.interpolate(*padder.apply(img0, img1, flow01, flow10), rng=rng)
         pred = padder.crop(pred)[0].clamp(0, 1).float()

@@ -1,1 +1,0 @@
-"""Reading, writing and analysing frames and videos: the parts of the streaming pipeline."""
