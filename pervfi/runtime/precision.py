@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from pervfi.core.errors import InputError
-from pervfi.ops.precision import PRECISIONS
+from pervfi.ops.precision import precision_dtype
 
 
 def default_precision(device: torch.device) -> str:
@@ -18,13 +18,12 @@ def default_precision(device: torch.device) -> str:
 
 def resolve_precision(name: str | None, device: torch.device, training: bool = False) -> str:
     """A precision name for `device`: ``auto``/None picks the default (training: the recipe's fp16
-    autocast on CUDA); an unknown name, or fp16 training off CUDA, is an InputError."""
+    autocast on CUDA); an unknown name is a ValueError, fp16 training off CUDA an InputError."""
     if name in (None, "auto"):
         if training:
             return "fp16" if device.type == "cuda" else "fp32"
         return default_precision(device)
-    if name not in PRECISIONS:
-        raise InputError(f"unknown precision {name!r}; choose auto or one of {', '.join(PRECISIONS)}")
+    precision_dtype(name)  # a ValueError naming the choices for an unknown name
     if training and name == "fp16" and device.type != "cuda":
         raise InputError(f"train.precision fp16 needs a CUDA device, not {device.type}; use bf16 or fp32")
     return name
