@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .precision import held_float32
+
 
 def deform_conv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | None,
                   padding: int, mask: Tensor) -> Tensor:
@@ -36,19 +38,21 @@ def _deform_conv2d_by_sampling(input: Tensor, offset: Tensor, weight: Tensor, bi
 
     # Sampling positions in pixels: output position - padding + kernel tap + learned offset.
     tap_y, tap_x = torch.meshgrid(
-        torch.arange(kernel_h, device=input.device, dtype=input.dtype),
-        torch.arange(kernel_w, device=input.device, dtype=input.dtype),
+        torch.arange(kernel_h, device=input.device, dtype=torch.float32),
+        torch.arange(kernel_w, device=input.device, dtype=torch.float32),
         indexing="ij",
     )
-    base_y = torch.arange(out_h, device=input.device, dtype=input.dtype).view(1, 1, out_h, 1) - padding
-    base_x = torch.arange(out_w, device=input.device, dtype=input.dtype).view(1, 1, 1, out_w) - padding
+    base_y = torch.arange(out_h, device=input.device, dtype=torch.float32).view(1, 1, out_h, 1) - padding
+    base_x = torch.arange(out_w, device=input.device, dtype=torch.float32).view(1, 1, 1, out_w) - padding
     offset = offset.view(batch * groups, taps, 2, out_h, out_w)
-    pos_y = base_y + tap_y.reshape(1, taps, 1, 1) + offset[:, :, 0]
-    pos_x = base_x + tap_x.reshape(1, taps, 1, 1) + offset[:, :, 1]
+    # Positions in float32 whatever the input's precision (bf16 steps by 2 pixels from 256 on).
+    pos_y = base_y + tap_y.reshape(1, taps, 1, 1) + offset[:, :, 0].float()
+    pos_x = base_x + tap_x.reshape(1, taps, 1, 1) + offset[:, :, 1].float()
     # align_corners=False maps pixel centre p to (2p + 1) / size - 1; zeros outside, as torchvision.
     grid = torch.stack([(2 * pos_x + 1) / width - 1, (2 * pos_y + 1) / height - 1], dim=-1)
     grouped = input.reshape(batch * groups, channels // groups, height, width)
-    sampled = F.grid_sample(grouped, grid.view(batch * groups, taps * out_h, out_w, 2),
+    grid = held_float32("flow coordinates", grid.view(batch * groups, taps * out_h, out_w, 2))
+    sampled = F.grid_sample(grouped.float(), grid,
                             mode="bilinear", padding_mode="zeros", align_corners=False)
     sampled = sampled.view(batch * groups, channels // groups, taps, out_h, out_w)
     sampled = sampled * mask.view(batch * groups, 1, taps, out_h, out_w)

@@ -38,13 +38,15 @@ class Interpolator:
     the models under autocast, with the parts that need it kept in float32; `compile`
     compiles them with `torch.compile` for one frame size at a time; `batch` is how many
     frame pairs go through the flow estimator, and how many (pair, time) frames through
-    the generator, in one call; `channels_last` stores the models' weights channels-last.
+    the generator, in one call; `channels_last` stores the models' weights channels-last
+    (None: only for bf16/fp16 on the CPU, where oneDNN's low-precision convolutions are
+    channels-last kernels and the others 15-35× slower).
     """
 
     def __init__(self, flow: FlowEstimator, generator: nn.Module, device: str | torch.device = "auto",
                  flow_scale: float = 1.0, tile: int | None = None, tile_overlap: int | None = None,
                  precision: str | None = None, compile: bool = False, batch: int = 1,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool | None = None) -> None:
         if not 0.0 < flow_scale <= 1.0:
             raise ValueError(f"flow_scale must lie in (0, 1], got {flow_scale}")
         if batch < 1:
@@ -52,6 +54,8 @@ class Interpolator:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.dtype = precision_dtype(self.precision)
+        if channels_last is None:
+            channels_last = self.device.type == "cpu" and self.dtype is not None
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.flow = flow.to(self.device, memory_format=memory_format).eval()
         self.generator = generator.to(self.device, memory_format=memory_format).eval()

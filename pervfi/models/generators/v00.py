@@ -58,7 +58,7 @@ class PerVFIv00(PerVFIGenerator):
             expected = [(half.shape[0], *shape) for shape in latent_shapes(half.shape[2] * 2, half.shape[3] * 2)]
             if [tuple(z.shape) for z in zs] != expected:
                 raise ValueError(f"expected zs of shapes {expected}, got {[tuple(z.shape) for z in zs]}")
-            zs = [z.to(half) for z in zs]
+            zs = [z.to(device=half.device, dtype=torch.float32) for z in zs]  # the flow's state: float32
         return self.condFLownet.reverse(zs, conds)
 
     def encode(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, gt: Tensor,
