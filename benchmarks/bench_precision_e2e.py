@@ -57,17 +57,18 @@ def main() -> None:
     parser = benchmark_parser(__doc__, size=(436, 1024), runs=1)
     parser.add_argument("--methods", nargs="+", default=["dis+pervfi-vb", "dis+pervfi"])
     parser.add_argument("--precisions", nargs="+", default=["fp16"], choices=["fp16", "bf16"])
+    parser.add_argument("--frames", type=Path, default=FRAMES, help="the folder of Sintel frames (%(default)s)")
     args = parse_benchmark_args(parser)
     if args.smoke:
         args.methods = ["dis+pervfi-vb"]
-    if not FRAMES.is_dir():
-        raise SystemExit(f"no Sintel frames in {FRAMES}")
+    if not args.frames.is_dir():
+        raise SystemExit(f"no Sintel frames in {args.frames}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name in ("v00", "vb"):
             write(tmp / "ckpt" / "PerVFI" / f"{name}.pth", serialized(official_layout(name, model_state(name))))
         for index, name in enumerate(PAIR):
-            frame = to_tensor(read_frame(FRAMES / name))
+            frame = to_tensor(read_frame(args.frames / name))
             if tuple(frame.shape[-2:]) != tuple(args.size):
                 frame = F.interpolate(frame, size=tuple(args.size), mode="area")
             (tmp / "seq").mkdir(exist_ok=True)
