@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .precision import float32_island
+from .precision import float32_island, held_float32
 
 # The reference adds this to the splatted weight before dividing (softsplat.py, "addeps").
 NORMALIZE_EPS = 1e-7
@@ -103,7 +103,7 @@ def forward_splat(
         covered = None
         if coverage:
             covered = splatted_weight if mode == "avg" else splatted[:, channels + 1:]
-        return SplatResult(output, splatted_weight, covered)
+        return held_float32("softmax splatting", SplatResult(output, splatted_weight, covered))
 
 
 def softsplat(values: Tensor, flow: Tensor, metric: Tensor | None = None, mode: str = "sum") -> Tensor:
