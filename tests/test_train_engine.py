@@ -233,8 +233,8 @@ def test_fine_tuning_on_frames_lowers_the_loss_and_infer_video_uses_the_result(t
 
 
 def test_init_from_the_official_weights_or_a_file(ckpt_dir, tmp_path) -> None:
-    from pervfi.train import load_config
     from pervfi.models.checkpoints import read_state_dict
+    from pervfi.train import load_config
     from pervfi.train.engine import build_initial_generator
 
     official = read_state_dict(ckpt_dir / "PerVFI" / "vb.pth")
@@ -249,12 +249,14 @@ def test_init_from_the_official_weights_or_a_file(ckpt_dir, tmp_path) -> None:
         build_initial_generator(load_config("vb", [f"init={tmp_path / 'none.pth'}"]))
 
 
-def test_precision_follows_the_device() -> None:
+def test_precision_follows_the_device(monkeypatch) -> None:
     from pervfi.runtime.precision import resolve_precision
 
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))  # a T4: no native bf16
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx2": True})
     cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
-    assert resolve_precision("auto", cpu, training=True) == "fp32"  # fp32 on the CPU
-    assert resolve_precision("auto", cuda, training=True) == "fp16"  # the recipe's fp16 autocast on CUDA
+    assert resolve_precision("auto", cpu, training=True) == "fp32"
+    assert resolve_precision("auto", cuda, training=True) == "fp32"  # the inference policy: never emulated bf16
     assert resolve_precision("bf16", cuda, training=True) == resolve_precision("bf16", cpu, training=True) == "bf16"
     with pytest.raises(pervfi.InputError, match="fp16 needs a CUDA device"):
         resolve_precision("fp16", cpu, training=True)

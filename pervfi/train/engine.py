@@ -1,8 +1,9 @@
 """The training loop: the authors' recipe on one process or several, resumable step for step.
 
 AdamW with PyTorch's defaults, OneCycleLR (max_lr, cosine annealing, momentum cycling) over
-every step of every epoch, the gradient norm clipped, automatic mixed precision (fp16 with
-loss scaling on CUDA by default, bf16 on request, fp32 on the CPU). Each step trains on one
+every step of every epoch, the gradient norm clipped, automatic mixed precision (by default
+bf16 where the device has it natively, else fp32: `runtime.precision`; fp16 with loss scaling
+on CUDA on request). Each step trains on one
 global batch of the run's order (see `order`), split over the processes; DDP averages the
 gradients, so N processes take the same step as one process with the whole batch. States are
 saved every `save_every` steps, validation runs every `val_every` steps.
