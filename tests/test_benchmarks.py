@@ -14,8 +14,8 @@ SCRIPTS = sorted((ROOT / "benchmarks").glob("bench_*.py"))
 
 def test_every_benchmark_is_covered():
     assert [path.name for path in SCRIPTS] == ["bench_flow.py", "bench_generators.py", "bench_memory.py",
-                                               "bench_parallel.py", "bench_pipeline.py", "bench_splat.py",
-                                               "bench_train.py"]
+                                               "bench_parallel.py", "bench_pipeline.py", "bench_precision_cpu.py",
+                                               "bench_precision_e2e.py", "bench_splat.py", "bench_train.py"]
 
 
 @pytest.fixture
@@ -29,9 +29,13 @@ def torch_settings():
     torch.set_grad_enabled(grad)
 
 
+# bench_parallel and bench_precision_e2e start tool processes (each loading PyTorch), bench_precision_cpu
+# runs bf16, emulated on CPUs without it: slow
+SLOW = {"bench_parallel.py", "bench_precision_cpu.py", "bench_precision_e2e.py"}
+
+
 @pytest.mark.parametrize("script", [
-    # bench_parallel starts several tool processes (each loading PyTorch): slow
-    pytest.param(path, marks=pytest.mark.slow) if path.name == "bench_parallel.py" else path for path in SCRIPTS
+    pytest.param(path, marks=pytest.mark.slow) if path.name in SLOW else path for path in SCRIPTS
 ], ids=lambda path: path.stem)
 def test_benchmark_runs_in_smoke_mode(script, monkeypatch, capsys, torch_settings):
     monkeypatch.setattr(sys, "argv", [str(script), "--smoke"])

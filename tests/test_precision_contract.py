@@ -1,6 +1,8 @@
 """The float32 contract (pervfi.ops.precision.FLOAT32_CONTRACT) held under fp16 and bf16 autocast:
 every model records the contract's tensors as float32, and the parts whose sums grow with the
 frame stay finite at 4K statistics under fp16."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -118,3 +120,8 @@ def test_the_correlation_at_one_eighth_of_4k_is_float32_and_finite_under_fp16():
     assert torch.isfinite(got).all()
     assert torch.allclose(volume, expected_volume, rtol=1e-5, atol=1e-4)
     assert torch.allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_the_readme_lists_every_entry_of_the_contract():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert [name for name in FLOAT32_CONTRACT if f"| {name} |" not in readme] == []
