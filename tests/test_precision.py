@@ -149,6 +149,18 @@ def test_the_default_on_the_cpu_is_bf16_only_with_avx512_bf16_or_amx(monkeypatch
     assert default_precision(torch.device("mps")) == "fp32"
 
 
+def test_an_emulated_precision_is_named_in_a_warning(monkeypatch, caplog):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx2": True})
+    flow, generator = build_flow_estimator("dis"), build_generator("splat")
+    Interpolator(flow, generator, device="cpu", precision="bf16")
+    assert "bf16 is emulated on cpu" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True})
+    Interpolator(flow, generator, device="cpu", precision="bf16")
+    Interpolator(flow, generator, device="cpu", precision="fp32")
+    assert "emulated" not in caplog.text
+
+
 def test_low_precision_on_the_cpu_stores_the_models_channels_last():
     flow, generator = seeded(build_flow_estimator("raft_small"), 0.5), seeded(build_generator("vb"), 0.65)
     weight = lambda interpolator: interpolator.generator.deformableAlign.offset_conv1["l0"].weight  # noqa: E731

@@ -1,6 +1,7 @@
 """Flow estimator + generator: interpolated frames from pairs of frames, for any frame size."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,9 +14,10 @@ from pervfi.models.method_names import parse_method
 from pervfi.ops import Padder, autocast, precision_dtype, resize
 
 from .device import resolve_device
-from .precision import resolve_precision
+from .precision import emulated, resolve_precision
 from .tiling import tiled_interpolate
 
+log = logging.getLogger(__name__)
 # A pair of frames and the times wanted between them.
 PairTimes = tuple[Tensor, Tensor, Sequence[float]]
 # v00's noise source: one generator for every frame, one per output frame (in order), or none.
@@ -53,6 +55,9 @@ class Interpolator:
             raise ValueError(f"batch must be at least 1, got {batch}")
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
+        if emulated(self.precision, self.device):
+            log.warning("%s is emulated on %s (no native %s arithmetic): expect it slower than fp32",
+                        self.precision, self.device, self.precision)
         self.dtype = precision_dtype(self.precision)
         if channels_last is None:
             channels_last = self.device.type == "cpu" and self.dtype is not None

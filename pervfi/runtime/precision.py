@@ -16,8 +16,9 @@ from pervfi.ops.precision import PRECISIONS
 
 # Compute capability from which NVIDIA GPUs have bf16 tensor cores (Ampere).
 CUDA_NATIVE_BF16 = (8, 0)
-# CPU features with bf16 arithmetic (x86: AVX-512 BF16, AMX).
+# CPU features with bf16 / fp16 arithmetic (x86: AVX-512 BF16 / FP16, AMX).
 CPU_NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
+CPU_NATIVE_FP16 = ("avx512_fp16", "amx_fp16")
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -27,6 +28,15 @@ def native_bf16(device: torch.device) -> bool:
     if device.type == "cpu":
         features = cpu_features()
         return any(feature in features for feature in CPU_NATIVE_BF16)
+    return False
+
+
+def emulated(name: str, device: torch.device) -> bool:
+    """Whether precision `name` would be emulated on `device` (slower than fp32 there)."""
+    if name == "bf16":
+        return not native_bf16(device)
+    if name == "fp16" and device.type == "cpu":
+        return not any(feature in cpu_features() for feature in CPU_NATIVE_FP16)
     return False
 
 
