@@ -38,7 +38,9 @@ class Interpolator:
 
     Speed: `precision` (``fp32``, ``bf16``, ``fp16``; default: `runtime.precision.default_precision`) runs
     the models under autocast, with the parts that need it kept in float32; `compile`
-    compiles them with `torch.compile` for one frame size at a time; `batch` is how many
+    compiles the flow estimator (when traceable) and the generator's two steps with
+    `torch.compile`, whole graphs, once per frame size (a short last batch is filled up to
+    `batch` with copies of its last pair, whose frames are dropped); `batch` is how many
     frame pairs go through the flow estimator, and how many (pair, time) frames through
     the generator, in one call; `channels_last` stores the models' weights channels-last
     (None: only for bf16/fp16 on the CPU, where oneDNN's low-precision convolutions are
@@ -68,7 +70,8 @@ class Interpolator:
         self.tile = tile
         self.tile_overlap = default_overlap(tile) if tile is not None and tile_overlap is None else tile_overlap
         self.batch = batch
-        self._estimate = _compiled(self.flow.estimate_bidirectional, compile)
+        self.compiled = compile
+        self._estimate = _compiled(self.flow.estimate_bidirectional, compile and self.flow.traceable)
         self._split = hasattr(self.generator, "encode_pair") and tile is None
         if self._split:
             self._encode_pair = _compiled(self.generator.encode_pair, compile)
@@ -149,8 +152,9 @@ class Interpolator:
                rngs: list[torch.Generator | None]) -> list[Tensor]:
         """The frames of up to `batch` pairs, in order."""
         rows = pairs[0][0].shape[0]
-        padder, img0, img1, flow01, flow10 = self.padded_flows(torch.cat([p[0] for p in pairs]),
-                                                               torch.cat([p[1] for p in pairs]))
+        fill = self.batch * rows if self.compiled else 0
+        padder, img0, img1, flow01, flow10 = self.padded_flows(_filled(torch.cat([p[0] for p in pairs]), fill),
+                                                               _filled(torch.cat([p[1] for p in pairs]), fill))
         items = [(index, time) for index, (_, _, times) in enumerate(pairs) for time in times]
         noise = [self._noise(rows, *img0.shape[-2:], zs, rng) for rng in rngs]
         frames = []
@@ -165,7 +169,11 @@ class Interpolator:
             for start in range(0, len(items), self.batch):
                 chunk = items[start:start + self.batch]
                 chunk_zs = noise[start:start + self.batch]
-                frames += self._generate_split(encoded, chunk, chunk_zs, rows).split(rows)
+                count = len(chunk)
+                if self.compiled:  # one batch size for the compiled step
+                    chunk += chunk[-1:] * (self.batch - count)
+                    chunk_zs += chunk_zs[-1:] * (self.batch - count)
+                frames += self._generate_split(encoded, chunk, chunk_zs, rows).split(rows)[:count]
         return [padder.crop(frame.clamp(0.0, 1.0))[0] for frame in frames]
 
     def _generate_split(self, encoded: Any, items: list[tuple[int, float]], zs: list[list[Tensor] | None],
@@ -228,6 +236,13 @@ class Interpolator:
 def _compiled(function: Callable, enabled: bool) -> Callable:
     """`function` compiled for fixed shapes (recompiled when the frame size changes)."""
     return torch.compile(function, dynamic=False) if enabled else function
+
+
+def _filled(frames: Tensor, rows: int) -> Tensor:
+    """`frames` with its last row repeated up to `rows` rows (a compiled function then sees
+    one batch size); as is when it has that many."""
+    missing = rows - frames.shape[0]
+    return frames if missing <= 0 else torch.cat([frames, frames[-1:].expand(missing, *frames.shape[1:])])
 
 
 def _per_frame(rng: NoiseSource, count: int) -> list[torch.Generator | None]:

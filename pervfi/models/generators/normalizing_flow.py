@@ -86,7 +86,8 @@ def _inverse_and_logabsdet(weight: Tensor) -> tuple[Tensor, Tensor]:
 class InvConv2d(nn.Module):
     """Invertible 1×1 convolution (initialised to a random rotation). Its inverse and
     log-determinant are cached per weight version when no gradient is wanted (inference),
-    and recomputed on the autograd graph when one is (training)."""
+    and recomputed on the autograd graph when one is (training) or inside torch.compile
+    (the cache's key and mutation would break the graph; tiny matrices)."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -94,7 +95,7 @@ class InvConv2d(nn.Module):
         self._cache: dict[str, object] = {}
 
     def _derived(self) -> tuple[Tensor, Tensor]:
-        if torch.is_grad_enabled() and self.weight.requires_grad:
+        if (torch.is_grad_enabled() and self.weight.requires_grad) or torch.compiler.is_compiling():
             return _inverse_and_logabsdet(self.weight)
         key = (self.weight.data_ptr(), self.weight._version, self.weight.device, self.weight.dtype)
         if self._cache.get("key") != key:

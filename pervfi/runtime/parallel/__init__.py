@@ -20,6 +20,7 @@ from pervfi.media.sources import Sequence
 from pervfi.models.checkpoints import require_checkpoints
 from pervfi.models.method_names import parse_method
 
+from ..determinism import deterministic
 from ..interpolator import Interpolator
 from ..sequence import Report, Settings
 from .devices import Share, parse_devices, parse_shard, rank_device, torchrun_share
@@ -64,7 +65,8 @@ def run_parallel(sequences: list[Sequence], save: Path, method: str, settings: S
         share = Share(0, 1)
     first = share.index == 0
     with _progress(segments, settings, quiet=not first) as progress:
-        _run_share(share, segments, model, method, settings, progress, rank_device(device))
+        with deterministic():  # the same bits as one device's run, however the work is split
+            _run_share(share, segments, model, method, settings, progress, rank_device(device))
         if shard is not None:
             log.info("shard %s: its segments are done; join them with --merge when every shard has finished", shard)
             return []

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from pervfi.core.errors import PerVFIError
 
+from ..determinism import deterministic
 from ..interpolator import Interpolator
 from ..sequence import Settings
 from .jobs import Segment, drop_partial, run_segment
@@ -65,6 +66,12 @@ def _worker(device: str, threads: int | None, model: dict[str, Any], method: str
     tqdm.set_lock(threading.RLock())
     if threads is not None:
         torch.set_num_threads(threads)
+    with deterministic():  # the same bits as one device's run, however the work is split
+        _serve(device, model, method, settings, channel)
+
+
+def _serve(device: str, model: dict[str, Any], method: str, settings: Settings, channel: Connection) -> None:
+    """Build the model, then interpolate segments until the parent sends None."""
     try:
         interpolator = Interpolator.from_method(**model, device=device, download=False)
     except Exception as error:  # noqa: BLE001 - reported by the parent
