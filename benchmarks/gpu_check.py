@@ -268,15 +268,15 @@ def test_frames(height: int, width: int, device: torch.device) -> tuple[torch.Te
 
 @torch.inference_mode()
 def speed_row(config: Config, mode: Mode, device: torch.device, peaks: dict[str, float],
-              flops: dict[tuple[str, str], float]) -> dict[str, Any]:
+              flops: dict[tuple[str, str, int | None], float]) -> dict[str, Any]:
     """Time per frame, frames/s, peak memory, FLOPs and first-call seconds of one row."""
     height, width = mode.sizes[config.size]
     flow_scale = 0.5 if config.size == "4K" and not config.method.startswith("dis") else 1.0
     img0, img1 = test_frames(height, width, device)
-    key = (config.method, config.size)
-    if key not in flops:
+    key = (config.method, config.size, config.tile)
+    if key not in flops:  # counted in fp32, tiled as the row is (a whole 4K frame may not fit)
         with FlopCounterMode(display=False) as counter:
-            build(config.method, device, flow_scale=flow_scale, precision="fp32").interpolate(img0, img1)
+            build(config.method, device, flow_scale=flow_scale, precision="fp32", tile=config.tile).interpolate(img0, img1)
         flops[key] = counter.get_total_flops()
     interpolator = build(config.method, device, precision=config.precision, compile=config.compile,
                          batch=config.batch, flow_scale=flow_scale, tile=config.tile)
@@ -337,7 +337,7 @@ def run_check(device: torch.device, mode: Mode, log: RowLog) -> bool:
                 + ", ".join(f"{p} {v:.1f} TFLOP/s" for p, v in peaks.items()),
                 ["method", "size", "precision", "batch", "compile", "tile", "ms/frame", "frames/s", "peak GiB",
                  "GFLOP/frame", "TFLOP/s", "of peak", "first call (s)"])
-    flops: dict[tuple[str, str], float] = {}
+    flops: dict[tuple[str, str, int | None], float] = {}
     for config in mode.configs:
         log.row({"method": config.method, "size": config.size, "precision": config.precision, "batch": config.batch,
                  "compile": config.compile, "tile": config.tile or "no"},
