@@ -3,8 +3,6 @@ the result must be the whole frame's, whatever the bands."""
 import pytest
 import torch
 
-import pervfi.models.generators.deformable_alignment as alignment
-import pervfi.models.generators.msfusion as fusion
 from pervfi.models.generators import build_generator
 from pervfi.ops import bands
 from tests.seeded_weights import seeded
