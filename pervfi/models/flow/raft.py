@@ -65,8 +65,9 @@ class RAFT(FlowEstimator):
 
     def estimate_bidirectional(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
         """Both directions from one feature pass; the reverse correlation volume is the
-        forward one transposed (a view of it, see `CorrelationPyramid.bidirectional`), and
-        both directions refine as one batch."""
+        forward one transposed (a view of it, see `CorrelationPyramid.bidirectional`; large
+        frames use the alternate correlation, see `correlation_lookup`), and both
+        directions refine as one batch."""
         check_pair(img0, img1)
         padder, (img0, img1) = self._pad(img0, img1)
         fmap0, fmap1 = self._features(torch.cat([img0, img1])).chunk(2)
