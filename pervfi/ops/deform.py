@@ -15,21 +15,22 @@ from .precision import held_float32
 
 
 def deform_conv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | None,
-                  padding: int, mask: Tensor) -> Tensor:
+                  padding: int, mask: Tensor, top: int = 0) -> Tensor:
     """Stride-1, dilation-1 modulated deformable convolution with torchvision's conventions.
 
-    `offset` is B×(2·G·K)×H×W with (dy, dx) pairs per group G and kernel tap K (row-major),
-    `mask` is B×(G·K)×H×W; input channels are split into G consecutive groups.
+    `offset` is B×(2·G·K)×h×W with (dy, dx) pairs per group G and kernel tap K (row-major),
+    `mask` is B×(G·K)×h×W; input channels are split into G consecutive groups. The output
+    is the h rows from row `top` (a band of the frame: all H rows by default).
     """
-    if input.is_cuda:
+    if input.is_cuda and top == 0 and offset.shape[-2] == input.shape[-2]:
         import torchvision  # only here: importing it costs seconds, and the CPU and MPS paths never need it
 
         return torchvision.ops.deform_conv2d(input, offset, weight, bias, padding=padding, mask=mask)
-    return _deform_conv2d_by_sampling(input, offset, weight, bias, padding, mask)
+    return _deform_conv2d_by_sampling(input, offset, weight, bias, padding, mask, top)
 
 
 def _deform_conv2d_by_sampling(input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | None,
-                               padding: int, mask: Tensor) -> Tensor:
+                               padding: int, mask: Tensor, top: int) -> Tensor:
     batch, channels, height, width = input.shape
     out_channels, _, kernel_h, kernel_w = weight.shape
     taps = kernel_h * kernel_w
@@ -42,7 +43,7 @@ def _deform_conv2d_by_sampling(input: Tensor, offset: Tensor, weight: Tensor, bi
         torch.arange(kernel_w, device=input.device, dtype=torch.float32),
         indexing="ij",
     )
-    base_y = torch.arange(out_h, device=input.device, dtype=torch.float32).view(1, 1, out_h, 1) - padding
+    base_y = torch.arange(top, top + out_h, device=input.device, dtype=torch.float32).view(1, 1, out_h, 1) - padding
     base_x = torch.arange(out_w, device=input.device, dtype=torch.float32).view(1, 1, 1, out_w) - padding
     offset = offset.view(batch * groups, taps, 2, out_h, out_w)
     # Positions in float32 whatever the input's precision (bf16 steps by 2 pixels from 256 on).

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from pervfi.ops import Padder, float32_island, held_float32
 
+from .alternate_correlation import AlternateCorrelation, correlation_lookup
 from .base import FlowEstimator, check_pair
 from .raft_parts import (
     DOWNSAMPLE,
@@ -59,19 +60,20 @@ class RAFT(FlowEstimator):
         padder, (img0, img1) = self._pad(img0, img1)
         fmap0, fmap1 = self._features(torch.cat([img0, img1])).chunk(2)
         with float32_island(img0.device.type):
-            pyramid = CorrelationPyramid.forward_only(fmap0, fmap1, CORR_LEVELS, self.corr_radius)
+            pyramid = correlation_lookup(fmap0, fmap1, CORR_LEVELS, self.corr_radius, bidirectional=False)
         flow = self._refine(img0, pyramid)
         return padder.crop(flow)[0]
 
     def estimate_bidirectional(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
         """Both directions from one feature pass; the reverse correlation volume is the
-        forward one transposed (a view of it, see `CorrelationPyramid.bidirectional`), and
-        both directions refine as one batch."""
+        forward one transposed (a view of it, see `CorrelationPyramid.bidirectional`; large
+        frames use the alternate correlation, see `correlation_lookup`), and both
+        directions refine as one batch."""
         check_pair(img0, img1)
         padder, (img0, img1) = self._pad(img0, img1)
         fmap0, fmap1 = self._features(torch.cat([img0, img1])).chunk(2)
         with float32_island(img0.device.type):
-            pyramid = CorrelationPyramid.bidirectional(fmap0, fmap1, CORR_LEVELS, self.corr_radius)
+            pyramid = correlation_lookup(fmap0, fmap1, CORR_LEVELS, self.corr_radius, bidirectional=True)
         flows = self._refine(torch.cat([img0, img1]), pyramid)
         flow01, flow10 = padder.crop(flows)[0].chunk(2)
         return flow01, flow10
@@ -93,7 +95,7 @@ class RAFT(FlowEstimator):
         with self._autocast(images.device):
             return self.fnet(images * 2 - 1).float()
 
-    def _refine(self, images: Tensor, pyramid: CorrelationPyramid) -> Tensor:
+    def _refine(self, images: Tensor, pyramid: CorrelationPyramid | AlternateCorrelation) -> Tensor:
         """Iterate the update from zero flow for the source `images`; full-resolution flow."""
         with self._autocast(images.device):
             context = self.cnet(images * 2 - 1)

@@ -70,6 +70,7 @@ class PerVFIGenerator(nn.Module):
         `mask_noise`: see `AttentionMerge` (training adds noise to the masks)."""
         warped0, aligned, holes = self._aligned(pair, time)
         blended, soft_masks = self.attentionMerge(warped0, aligned, holes, attentions, mask_noise)
+        del warped0, aligned, holes  # freed before the fusion, the largest step
         return self.multiscaleFuse(blended), soft_masks
 
     def attention_sums(self, pair: PairFeatures, time: float, region: Region,
