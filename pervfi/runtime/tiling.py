@@ -3,11 +3,12 @@
 Windows are aligned to multiples of 8 (so the pyramid and the v00 noise line up with the
 whole frame), overlap by `overlap` pixels, and are blended with raised-cosine weights
 across each overlap, so no seam shows. Each window is computed with a halo as wide as
-the largest motion (plus a margin for the networks' reach), so what splats into it from
-outside is there, and PerVFI's soft masks use the whole frame's channel attention
-(gathered in a first pass over the windows). Memory is bounded by the tile and its
-halo, not the frame. Flows are computed by the caller (on the whole frame, possibly at
-reduced resolution).
+the motion that can reach it (plus a margin for the networks' reach), so what splats
+into it from outside is there, and PerVFI's soft masks use the whole frame's channel
+attention (gathered in a first pass over the windows, which also encodes each window,
+once for every output time). Memory is bounded by the largest window and one
+frame-sized encoding, see `pervfi.runtime.memory`. Flows are computed by the caller (on
+the whole frame, possibly at reduced resolution).
 """
 from __future__ import annotations
 
