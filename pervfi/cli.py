@@ -33,6 +33,7 @@ from pervfi.media.sources import Sequence
 from pervfi.media.sources import discover as discover_sequences
 from pervfi.media.writers import Encoding, OutputPaths, check_frame_folder
 from pervfi.models.method_names import parse_method
+from pervfi.runtime.budget import parse_memory
 from pervfi.runtime.console import ArgumentParser, configure_logging, program_name, run_command
 from pervfi.runtime.launch import launched
 
@@ -93,6 +94,13 @@ def _tile(text: str) -> int:
     return value
 
 
+def _memory(text: str) -> int:
+    try:
+        return parse_memory(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog=program_name("infer_video.py"), description="Video frame interpolation with PerVFI (CVPR 2024).")
     parser.add_argument("-m", "--method", default="raft+pervfi",
@@ -131,7 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     large = parser.add_argument_group("large frames")
     large.add_argument("--flow-scale", type=_bounded(float, 0.0, 1.0, low_open=True), default=1.0,
                        help="estimate flow at this fraction of the resolution, e.g. 0.5 for 4K (default: 1)")
-    large.add_argument("--tile", type=_tile, help="run the generator in overlapping tiles of this size (pixels)")
+    tiles = large.add_mutually_exclusive_group()
+    tiles.add_argument("--tile", type=_tile, help="run the generator in overlapping tiles of this size (pixels)")
+    tiles.add_argument("--max-memory", type=_memory, metavar="SIZE",
+                       help="memory the run may take on the device, e.g. 8GB or 512MiB: the generator runs in "
+                            "tiles sized to fit when a whole frame would not (default: what the device has free)")
     speed = parser.add_argument_group("speed")
     speed.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
                        help="model arithmetic: fp32, bf16 or fp16 (default: fp32; bf16 on CUDA GPUs that have it)")
@@ -236,8 +248,8 @@ def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequen
             log.warning("%s applies to the v00 generator (pervfi); %s draws no noise", flag, generator)
     options = {"heat": args.heat} if noisy and args.heat is not None else {}
     model = {"method": args.method, "checkpoint_dir": str(args.ckpt_dir), "generator_options": options,
-             "flow_scale": args.flow_scale, "tile": args.tile, "precision": args.precision, "compile": args.compile,
-             "batch": args.batch}
+             "flow_scale": args.flow_scale, "tile": args.tile, "max_memory": args.max_memory,
+             "precision": args.precision, "compile": args.compile, "batch": args.batch}
     if _parallel(args):
         from pervfi.runtime.parallel import run_parallel
 
