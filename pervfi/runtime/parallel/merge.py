@@ -19,7 +19,7 @@ from pervfi.media.sources import Sequence
 from pervfi.media.writers import OutputPaths, check_frame_folder
 
 from ..sequence import Report, Settings, keeps_audio
-from .jobs import Segment, segment_counts
+from .jobs import Segment, check_made_alike, segment_counts
 
 # ffmpeg muxer names by container (the formats `--ext` offers that can be stream-copied)
 CONCAT_MUXERS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov", "webm": "webm"}
@@ -27,7 +27,10 @@ CONCAT_MUXERS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov", "webm": "webm"}
 
 def join_sequence(sequence: Sequence, segments: list[Segment], save: Path, method: str,
                   settings: Settings) -> Report:
-    """The final video (and montage, PNG frames) of `sequence` from its done segments."""
+    """The final video (and montage, PNG frames) of `sequence` from its done segments (refused
+    when they were made with different precisions or device kinds)."""
+    check_made_alike(segments)
+    sequence = segments[0].sequence  # with the frame times of the plan
     ext = settings.encoding.ext
     final = OutputPaths.of(save, sequence.name, method, ext)
     parts = [OutputPaths.of(segment.folder, sequence.name, method, ext) for segment in segments]
@@ -51,7 +54,8 @@ def join_sequence(sequence: Sequence, segments: list[Segment], save: Path, metho
     report = Report(video=final.video, frames_written=sum(c["frames_written"] for c in counts),
                     scene_cuts=sum(c["scene_cuts"] for c in counts), duplicates=sum(c["duplicates"] for c in counts),
                     montage=final.montage if settings.montage else None,
-                    frames=final.frames if settings.png else None)
+                    frames=final.frames if settings.png else None,
+                    variable_rate=sequence.times is not None and sequence.times.variable)
     shutil.rmtree(segments[0].job, ignore_errors=True)
     return report
 
