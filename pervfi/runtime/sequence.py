@@ -193,6 +193,13 @@ def span_outputs(sequence: Sequence, settings: Settings, span: Span) -> range:
     return range(timeline.first_output(span.start), stop)
 
 
+def keeps_frame_times(sequence: Sequence, settings: Settings) -> bool:
+    """Whether output frames keep their own times (×N of a variable-rate video, unless -fps
+    sets a rate): the output is variable-rate too."""
+    timeline = timeline_for(sequence, settings)
+    return timeline.variable and video_rate(sequence, settings) == timeline.rate
+
+
 def video_rate(sequence: Sequence, settings: Settings) -> Fraction:
     """The output video's frame rate."""
     if settings.target_fps is not None:
@@ -242,8 +249,7 @@ class SequenceRun:
         self.span = span
         self.on_frame = on_frame
         self.timeline = timeline_for(self.sequence, settings)
-        # ×N of a variable-rate video: each output frame keeps its own time (unless -fps sets a rate)
-        self.timed = self.timeline.variable and video_rate(self.sequence, settings) == self.timeline.rate
+        self.timed = keeps_frame_times(self.sequence, settings)
         self.origin = self.timeline.source_time(span.start)  # the time of this span's first output frame
         self.end = self.origin  # when the output stops showing, known once the source is read
         paths = OutputPaths.of(save, sequence.name, method, settings.encoding.ext)
