@@ -297,8 +297,7 @@ class SequenceRun:
         return self.timeline.source.time_base / self.timeline.scale if self.timed else None
 
     def _stream(self, sinks: _Sinks) -> None:
-        outputs = span_outputs(self.sequence, self.settings, self.span)
-        total = len(outputs)
+        total = len(span_outputs(self.sequence, self.settings, self.span))
         quiet = self.settings.quiet or self.on_frame is not None or not self.span.is_whole
         progress = tqdm(total=total, unit="frame", desc=self.sequence.name, disable=quiet,
                         dynamic_ncols=True, leave=False)
