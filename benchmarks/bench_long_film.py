@@ -105,13 +105,16 @@ def main() -> None:
     jobs.scan = counted_scan
     with tempfile.TemporaryDirectory(prefix="pervfi-long-film-") as scratch:
         folder = Path(scratch)
+        begun = time.perf_counter()
         clip = make_clip(folder / "film.mp4", args.frames, height, width, args.gop)
+        print(f"  clip made ({time.perf_counter() - begun:.0f} s)", file=sys.stderr)
         common = ["-m", args.method, "-data", str(clip), "--quiet", "--ckpt-dir", str(folder / "ckpt")]
         split = [*common, "-s", str(folder / "split"), "--segment-frames", str(length)]
         if args.decode_only:
             shards = [read_shard(clip, folder / "split", length, index) for index in range(args.segments)]
         else:
             shards = [timed_run([*split, "--shard", f"{index}/{args.segments}"]) for index in range(args.segments)]
+        print(f"  shards done ({time.perf_counter() - begun:.0f} s)", file=sys.stderr)
         plan_file = next((folder / "split" / "film").glob(".parallel-*/plan.json"))
         spans = json.loads(plan_file.read_text())["spans"]
         merged = 0.0 if args.decode_only else timed_run([*split, "--merge"])[0]

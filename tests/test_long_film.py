@@ -139,3 +139,25 @@ def test_a_merge_refuses_segments_made_with_different_precisions(tmp_path, ntsc_
     assert "fp32 on cpu" in line and "bf16 on cuda" in line and "not joined" in line
     assert not (tmp_path / ntsc_clip.stem / f"{ntsc_clip.stem}-{METHOD}.mp4").exists()
 
+
+
+def test_missing_weights_are_fetched_by_one_process_while_the_others_wait(tmp_path, monkeypatch, ntsc_clip):
+    fcntl = pytest.importorskip("fcntl")
+    import pervfi.runtime.parallel as parallel
+
+    seen = []
+
+    def fetch(models, folder):  # another process trying the lock now would have to wait
+        with (Path(folder) / ".download.lock").open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                seen.append("free")
+            except BlockingIOError:
+                seen.append("held")
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(parallel, "require_checkpoints", fetch)
+    with pytest.raises(RuntimeError, match="stop here"):
+        parallel.run_parallel([video_sequence(ntsc_clip)], tmp_path / "out", METHOD, Settings(),
+                              {"method": METHOD, "checkpoint_dir": str(tmp_path / "ckpt")}, shard="0/2")
+    assert seen == ["held"]
