@@ -289,6 +289,8 @@ def summary(report: Report, seconds: float, settings: Settings) -> str:
         notes.append(f"{report.scene_cuts} scene cut(s)")
     if settings.dedup:
         notes.append(f"{report.duplicates} duplicate(s) replaced")
+    if report.variable_rate:
+        notes.append("variable frame rate: the source's frame times kept")
     if report.replaced:
         notes.append(f"replaced an earlier run's {', '.join(path.name for path in report.replaced)}")
     text = f"{pace(report.frames_written, seconds)} {', '.join(outputs)}"

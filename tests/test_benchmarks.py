@@ -13,9 +13,20 @@ SCRIPTS = sorted((ROOT / "benchmarks").glob("bench_*.py"))
 
 
 def test_every_benchmark_is_covered():
-    assert [path.name for path in SCRIPTS] == ["bench_compile.py", "bench_flow.py", "bench_generators.py",
-                                               "bench_memory.py", "bench_parallel.py", "bench_pipeline.py", "bench_precision_cpu.py",
-                                               "bench_precision_e2e.py", "bench_splat.py", "bench_train.py"]
+    assert [path.name for path in SCRIPTS] == [
+        "bench_compile.py",
+        "bench_flow.py",
+        "bench_generators.py",
+        "bench_long_film.py",
+        "bench_memory.py",
+        "bench_parallel.py",
+        "bench_pipeline.py",
+        "bench_precision_cpu.py",
+        "bench_precision_e2e.py",
+        "bench_splat.py",
+        "bench_tiles.py",
+        "bench_train.py",
+    ]
 
 
 @pytest.fixture
@@ -31,7 +42,7 @@ def torch_settings():
 
 # bench_parallel and bench_precision_e2e start tool processes (each loading PyTorch), bench_precision_cpu
 # runs bf16, emulated on CPUs without it, bench_compile waits for inductor: slow
-SLOW = {"bench_compile.py", "bench_parallel.py", "bench_precision_cpu.py", "bench_precision_e2e.py"}
+SLOW = {"bench_compile.py", "bench_long_film.py", "bench_parallel.py", "bench_precision_cpu.py", "bench_precision_e2e.py"}
 
 
 @pytest.mark.parametrize("script", [

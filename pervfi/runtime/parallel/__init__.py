@@ -24,7 +24,7 @@ from ..determinism import deterministic
 from ..interpolator import Interpolator
 from ..sequence import Report, Settings
 from .devices import Share, parse_devices, parse_shard, rank_device, torchrun_share
-from .jobs import Segment, job_folder, job_key, plan_segments, run_segment, write_atomically
+from .jobs import Segment, exclusive, job_folder, job_key, plan_segments, run_segment, write_atomically
 from .merge import join_sequence
 from .plan import DEFAULT_SEGMENT_FRAMES
 from .pool import DeviceStats, failure_cause, run_pool
@@ -50,10 +50,15 @@ def run_parallel(sequences: list[Sequence], save: Path, method: str, settings: S
     if devices is not None and (shard is not None or merge or torchrun_share() is not None):
         raise PerVFIError("--devices runs all segments on this machine; leave out --shard, --merge and torchrun")
     pool = parse_devices(devices) if devices is not None else None
+    if pool is not None and len({target.type for target in pool}) > 1:
+        raise PerVFIError(f"--devices {devices}: one kind of device per job (segments made on different kinds "
+                          "differ where they meet); run the kinds as separate jobs")
+    asked = pool[0].type if pool is not None else device.strip().lower()
     if not merge:
         spec = parse_method(model["method"])
-        require_checkpoints([(spec.flow, "flow"), (spec.generator, "generator")], model["checkpoint_dir"])
-    by_sequence = [(sequence, _segments(sequence, save, settings, model, segment_frames, merge))
+        with exclusive(Path(model["checkpoint_dir"]) / ".download.lock"):  # one process downloads, others wait
+            require_checkpoints([(spec.flow, "flow"), (spec.generator, "generator")], model["checkpoint_dir"])
+    by_sequence = [(sequence, _segments(sequence, save, settings, model, segment_frames, merge, asked))
                    for sequence in sequences]
     segments = [segment for _, found in by_sequence for segment in found]
     if merge:
@@ -77,12 +82,12 @@ def run_parallel(sequences: list[Sequence], save: Path, method: str, settings: S
 
 
 def _segments(sequence: Sequence, save: Path, settings: Settings, model: dict[str, Any], segment_frames: int,
-              merge: bool) -> list[Segment]:
+              merge: bool, device: str) -> list[Segment]:
     """The sequence's segments; with `merge`, only those a shard has planned (same settings)."""
-    job = job_folder(save, sequence, job_key(sequence, settings, model, segment_frames))
+    job = job_folder(save, sequence, job_key(sequence, settings, model, segment_frames, device))
     if merge and not (job / "plan.json").is_file():
         raise PerVFIError(f"nothing to merge for {sequence.name}: no segments in {job} (run the shards first, "
-                          "with the same input, method and settings)")
+                          "with the same input, method, settings, --device and --precision)")
     return plan_segments(sequence, settings, job, segment_frames)
 
 
