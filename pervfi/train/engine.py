@@ -25,6 +25,7 @@ from pervfi.metrics.perceptual import offline_requested
 from pervfi.metrics.suite import MetricSuite
 from pervfi.models.checkpoints import load_model, load_state, read_state_dict
 from pervfi.models.generators import build_generator
+from pervfi.models.weight_files import fetch_weight_file
 from pervfi.ops.precision import precision_dtype
 from pervfi.runtime.precision import resolve_precision
 
@@ -34,6 +35,7 @@ from .loading import Source, TrainingSamples, batch_loader
 from .logs import RunLog
 from .losses import imagenet_perceptual_loss
 from .order import DataOrder
+from .scratch import NETWORK_LF, scratch_generator
 from .step import training_loss
 from .validation import validate
 
@@ -218,10 +220,11 @@ class _Run:
 
 
 def build_initial_generator(config: dict[str, Any]) -> nn.Module:
-    """The generator to start from: random ("scratch"), official weights ("v00", "vb") or a file."""
+    """The generator to start from: the authors' scratch start ("scratch": default initialisation and
+    softmax splatting's pyramid, fetched on first use), official weights ("v00", "vb") or a file."""
     model, init = config["model"], config["init"]
     if init == "scratch":
-        return build_generator(model)
+        return scratch_generator(model, fetch_weight_file(NETWORK_LF, config["checkpoint_dir"]))
     if init in ("v00", "vb"):
         if init != model:
             raise InputError(f"init {init!r} is the official {init} checkpoint, which does not fit model {model!r}")
