@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,14 @@ import pervfi
 from pervfi.train import __main__ as train_cli
 from pervfi.train import state as train_state
 from pervfi.train.logs import read_rows
-from tests.train_data import TinyPerceptual, make_frames, make_vimeo
+from tests.train_data import TinyPerceptual, make_frames, make_vimeo, write_network_lf
 from tests.train_worker import run
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+SCRATCH_CHECKPOINTS = write_network_lf(Path(tempfile.mkdtemp(prefix="pervfi-network-lf-")))  # for init: scratch
 TINY = ["device=cpu", "data.crop=64", "data.workers=0", "train.batch_size=2", "train.epochs=3",
-        "log.val_every=0", "log.save_every=1", "log.keep=2"]
+        "log.val_every=0", "log.save_every=1", "log.keep=2", f"checkpoint_dir={SCRATCH_CHECKPOINTS}"]
 
 
 def weights(out: Path, model: str = "vb") -> dict[str, torch.Tensor]:
@@ -233,8 +235,8 @@ def test_fine_tuning_on_frames_lowers_the_loss_and_infer_video_uses_the_result(t
 
 
 def test_init_from_the_official_weights_or_a_file(ckpt_dir, tmp_path) -> None:
-    from pervfi.train import load_config
     from pervfi.models.checkpoints import read_state_dict
+    from pervfi.train import load_config
     from pervfi.train.engine import build_initial_generator
 
     official = read_state_dict(ckpt_dir / "PerVFI" / "vb.pth")
