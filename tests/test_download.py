@@ -303,10 +303,10 @@ def test_usage_names_the_command_as_run(monkeypatch, capsys, argv0, shown):
 LF_PATH = "softsplat/network-lf.pytorch"
 
 
-def _lf_file(hub_url: str | None, monkeypatch, sha256: str | None = None) -> bytes:
+def _lf_file(hub_url: str, monkeypatch, sha256=None) -> bytes:
     """A small state dict served as network-lf at `hub_url` (the registry entry pointed there)."""
     entry = registry.get_file("network-lf")
-    moved = dataclasses.replace(entry, url=f"{hub_url}/{LF_PATH}" if hub_url else entry.url, sha256=sha256)
+    moved = dataclasses.replace(entry, url=f"{hub_url}/{LF_PATH}", sha256=sha256)
     monkeypatch.setattr(registry, "_files", lambda: {"network-lf": moved})
     return serialized({"moduleSynthesis.moduleEncode.moduleOne.0.weight": torch.ones(2, 3)})
 
