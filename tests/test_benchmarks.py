@@ -13,9 +13,9 @@ SCRIPTS = sorted((ROOT / "benchmarks").glob("bench_*.py"))
 
 
 def test_every_benchmark_is_covered():
-    assert [path.name for path in SCRIPTS] == ["bench_flow.py", "bench_generators.py", "bench_memory.py",
-                                               "bench_parallel.py", "bench_pipeline.py", "bench_splat.py",
-                                               "bench_train.py"]
+    assert [path.name for path in SCRIPTS] == ["bench_flow.py", "bench_generators.py", "bench_learning.py",
+                                               "bench_memory.py", "bench_parallel.py", "bench_pipeline.py",
+                                               "bench_splat.py", "bench_train.py"]
 
 
 @pytest.fixture
@@ -30,8 +30,9 @@ def torch_settings():
 
 
 @pytest.mark.parametrize("script", [
-    # bench_parallel starts several tool processes (each loading PyTorch): slow
-    pytest.param(path, marks=pytest.mark.slow) if path.name == "bench_parallel.py" else path for path in SCRIPTS
+    # bench_parallel starts several tool processes (each loading PyTorch), bench_learning trains: slow
+    pytest.param(path, marks=pytest.mark.slow) if path.name in ("bench_parallel.py", "bench_learning.py") else path
+    for path in SCRIPTS
 ], ids=lambda path: path.stem)
 def test_benchmark_runs_in_smoke_mode(script, monkeypatch, capsys, torch_settings):
     monkeypatch.setattr(sys, "argv", [str(script), "--smoke"])

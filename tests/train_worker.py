@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, 
 
 import torch
 import torch.distributed as dist
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from pervfi.runtime.console import configure_logging
 from pervfi.train import load_config, train
@@ -19,7 +20,7 @@ from tests.train_data import TinyPerceptual
 
 
 def run(config: str, overrides: list[str], resume: str | None = None, grads: Path | None = None) -> Path:
-    handle = torch.optim.optimizer.register_optimizer_step_pre_hook(_first_gradients(grads)) if grads else None
+    handle = register_optimizer_step_pre_hook(_first_gradients(grads)) if grads else None
     try:
         return train(load_config(config, overrides), resume=resume, perceptual=TinyPerceptual(), progress=False)
     finally:
