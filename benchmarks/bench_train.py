@@ -42,9 +42,9 @@ from pervfi.runtime.device import resolve_device
 from pervfi.train.datasets import FootageTriplets, VimeoTriplets
 from pervfi.train.flow_files import write_flow
 from pervfi.train.loading import TrainingSamples, batch_loader
+from pervfi.train.losses import PerceptualLoss
 from pervfi.train.noise import draw_noise, stack_noise
 from pervfi.train.order import DataOrder
-from pervfi.train.losses import PerceptualLoss
 from pervfi.train.step import TrainingLoss
 from pervfi.train.stepper import TrainingStep
 

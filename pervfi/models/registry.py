@@ -85,10 +85,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _read_yaml(path: str | Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as stream:
+        return yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_table(path: str | Path) -> dict[str, ModelEntry]:
     """The entries of a model table; a RegistryError when a name or alias is given twice."""
-    with open(path, encoding="utf-8") as stream:
-        raw = yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    raw = _read_yaml(path)
     entries = {}
     for name, spec in raw["models"].items():
         ckpt = spec.get("checkpoint")
@@ -124,9 +128,7 @@ def _entries() -> dict[str, ModelEntry]:
 
 @functools.lru_cache(maxsize=1)
 def _files() -> dict[str, FileEntry]:
-    with open(_TABLE, encoding="utf-8") as stream:
-        raw = yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    return {name: FileEntry(name=name, **spec) for name, spec in (raw.get("files") or {}).items()}
+    return {name: FileEntry(name=name, **spec) for name, spec in (_read_yaml(_TABLE).get("files") or {}).items()}
 
 
 def file_names() -> list[str]:
