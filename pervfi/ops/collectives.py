@@ -38,7 +38,7 @@ def global_std(x: Tensor) -> Tensor:
         return x.std()
     from torch.distributed.nn.functional import all_reduce  # autograd-aware: its backward sums the gradients
 
-    flat = x.flatten()
-    count = _sum_over_ranks(torch.tensor(flat.numel(), device=x.device, dtype=x.dtype))
+    flat = x.flatten().float()  # half-precision sums overflow
+    count = _sum_over_ranks(torch.tensor(flat.numel(), device=x.device, dtype=torch.float32))
     mean = all_reduce(flat.sum()) / count
-    return (all_reduce(((flat - mean) ** 2).sum()) / (count - 1)).sqrt()
+    return (all_reduce(((flat - mean) ** 2).sum()) / (count - 1)).sqrt().to(x.dtype)
