@@ -17,6 +17,7 @@ def test_every_benchmark_is_covered():
         "bench_compile.py",
         "bench_flow.py",
         "bench_generators.py",
+        "bench_learning.py",
         "bench_long_film.py",
         "bench_memory.py",
         "bench_parallel.py",
@@ -42,7 +43,7 @@ def torch_settings():
 
 # bench_parallel and bench_precision_e2e start tool processes (each loading PyTorch), bench_precision_cpu
 # runs bf16, emulated on CPUs without it, bench_compile waits for inductor: slow
-SLOW = {"bench_compile.py", "bench_long_film.py", "bench_parallel.py", "bench_precision_cpu.py", "bench_precision_e2e.py"}
+SLOW = {"bench_compile.py", "bench_learning.py", "bench_long_film.py", "bench_parallel.py", "bench_precision_cpu.py", "bench_precision_e2e.py"}
 
 
 @pytest.mark.parametrize("script", [

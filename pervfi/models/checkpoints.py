@@ -217,7 +217,7 @@ def _download(entry: ModelEntry, folder: Path) -> None:
     if fetched.resolve() != target.resolve():  # the Hub file name differs from the local layout
         target.parent.mkdir(parents=True, exist_ok=True)
         fetched.replace(target)
-    _verify_checksum(entry, target, url)
+    verify_checksum(target, spec.sha256, entry.name, url)
     try:
         read_state_dict(target, spec.state_key)
     except CheckpointError as err:
@@ -225,12 +225,12 @@ def _download(entry: ModelEntry, folder: Path) -> None:
         raise CheckpointError(f"{err}; it was just downloaded from {url} and has been removed") from err
 
 
-def _verify_checksum(entry: ModelEntry, path: Path, url: str) -> None:
-    """Compare the file's sha256 with the registry's; remove the file when they differ."""
-    expected = entry.checkpoint.sha256
+def verify_checksum(path: Path, expected: str | None, name: str, url: str) -> None:
+    """Compare the sha256 of `path` (downloaded from `url`) with the one the registry records
+    for `name`; remove the file when they differ."""
     if expected is None:
         log.warning("%s: no sha256 recorded for %s in the registry, so the download is not verified",
-                    path, entry.name)
+                    path, name)
         return
     digest = hashlib.sha256()
     with path.open("rb") as stream:
@@ -239,7 +239,7 @@ def _verify_checksum(entry: ModelEntry, path: Path, url: str) -> None:
     if digest.hexdigest() != expected.lower():
         path.unlink()
         raise CheckpointError(f"{path} downloaded from {url} has sha256 {digest.hexdigest()}, but the registry"
-                              f" records {expected} for {entry.name}: it has been removed")
+                              f" records {expected} for {name}: it has been removed")
 
 
 def _missing_folders(*folders: Path) -> list[Path]:

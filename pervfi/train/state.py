@@ -1,7 +1,8 @@
 """The run folder's checkpoints, written so that an interruption never leaves a broken one.
 
     <out>/model/PerVFI/<model>.pth      the newest generator, in the official layout
-    <out>/best/PerVFI/<model>.pth       the generator with the best validation score (+ best.json)
+    <out>/best-psnr/PerVFI/<model>.pth  the generator with the best validation PSNR (+ best.json),
+    <out>/best-lpips/...                and so on for each metric of `log.best`
     <out>/state/step-00000100/          the full training state at step 100:
         PerVFI/<model>.pth                  the generator (so the folder is itself a --ckpt-dir)
         training.pt                         optimizer, scheduler, scaler, step, data order,
@@ -46,15 +47,20 @@ def write_generator(folder: Path, model: str, weights: Mapping[str, Tensor]) -> 
     return path
 
 
-def write_best(out: Path, model: str, weights: Mapping[str, Tensor], scores: Mapping[str, Any]) -> None:
-    """The best generator so far, with its step and scores in ``best.json``."""
-    folder = out / "best"
+def best_folder(out: Path, metric: str) -> Path:
+    """Where a run keeps the generator with the best validation `metric` (``best-psnr``, ...)."""
+    return out / f"best-{metric}"
+
+
+def write_best(out: Path, metric: str, model: str, weights: Mapping[str, Tensor], record: Mapping[str, Any]) -> None:
+    """The best generator so far by `metric`, with its step and scores in ``best.json``."""
+    folder = best_folder(out, metric)
     write_generator(folder, model, weights)
-    write_text_whole(folder / "best.json", json.dumps(dict(scores), indent=2) + "\n")
+    write_text_whole(folder / "best.json", json.dumps(dict(record), indent=2) + "\n")
 
 
-def read_best(out: Path) -> dict[str, Any] | None:
-    path = out / "best" / "best.json"
+def read_best(out: Path, metric: str) -> dict[str, Any] | None:
+    path = best_folder(out, metric) / "best.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
