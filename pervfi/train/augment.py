@@ -42,7 +42,7 @@ def augment(sample: Triplet, rng: np.random.Generator, crop: int) -> Triplet:
     """Shared colour jitter, a shared `crop`×`crop` window, then a temporal reversal with p = 0.5."""
     height, width = sample.size
     if height < crop or width < crop:
-        raise ValueError(f"expected frames of at least {crop}×{crop} for the crop, got {height}×{width}")
+        raise ValueError(f"frames of {width}×{height} are smaller than the {crop}×{crop} crop (data.crop)")
     frames = color_jitter(torch.stack([sample.img0, sample.img1, sample.gt]), rng)
     top, left = int(rng.integers(0, height - crop + 1)), int(rng.integers(0, width - crop + 1))
     window = (slice(None), slice(top, top + crop), slice(left, left + crop))

@@ -23,7 +23,8 @@ CHOICES = {
     "train.precision": ("auto", "fp16", "bf16", "fp32"),
 }
 # Keys whose null means "not set" and which otherwise hold this kind.
-OPTIONAL = {"data.root": str, "data.val_limit": int, "train.stop_after": int}
+OPTIONAL = {"data.root": str, "data.val_limit": int, "train.stop_after": int,
+            **{f"loss.{term}": float for term in ("nll", "l1", "lap", "per")}}
 
 
 def shipped_configs() -> list[str]:

@@ -34,12 +34,12 @@ from .loading import Source, TrainingSamples, batch_loader
 from .logs import RunLog
 from .losses import imagenet_perceptual_loss
 from .order import DataOrder
-from .step import training_loss
+from .step import recipe_weights, training_loss
 from .validation import validate
 
 log = logging.getLogger("pervfi.train")
 
-LossFunction = Callable[..., dict[str, Any]]  # training_loss(generator, batch, recipe, noise=, perceptual=)
+LossFunction = Callable[..., dict[str, Any]]  # training_loss(generator, batch, recipe, noise=, perceptual=, weights=)
 LOGGED_TERMS = ("total", "nll", "l1", "lap", "per")
 CROP_MULTIPLE, CROP_MINIMUM = 32, 64  # what the Laplacian loss's five levels need
 
@@ -49,11 +49,20 @@ def train(config: dict[str, Any], resume: str | None = None, loss: LossFunction 
     """Run (or resume) the training `config` describes; the run folder.
 
     `loss` (the recipe's `training_loss` by default) is called as ``loss(generator, batch, recipe,
-    noise=, perceptual=)``; `perceptual` defaults to the VGG19 loss on ImageNet weights.
+    noise=, perceptual=, weights=)``; `perceptual` defaults to the VGG19 loss on ImageNet weights
+    (loaded only when its weight is not 0). A new run that stops before its first step (a data
+    error, Ctrl-C, SIGTERM) leaves nothing behind in its run folder.
     """
     processes = ranks.start(config["device"])
+    before = state.RunFolderBefore(Path(config["out"])) if not resume and processes.is_main else None
+    run = None
     try:
-        return _Run(config, processes, loss, perceptual).run(resume, progress)
+        run = _Run(config, processes, loss, perceptual)
+        return run.run(resume, progress)
+    except BaseException:
+        if before is not None and (run is None or run.step == 0):
+            before.restore()
+        raise
     finally:
         ranks.stop()
 
@@ -73,6 +82,7 @@ class _Run:
                              f"and {batch}")
         if crop % CROP_MULTIPLE or crop < CROP_MINIMUM:
             raise InputError(f"data.crop must be a multiple of {CROP_MULTIPLE} of at least {CROP_MINIMUM}, got {crop}")
+        self.loss_weights = recipe_weights(self.model, config["loss"])
         self.source = build_source(config, self.device)
         self.samples = TrainingSamples(self.source, self.model, train["seed"], crop)
         if len(self.samples) < batch:
@@ -105,10 +115,11 @@ class _Run:
             raise InputError(f"{self.out} already holds the states of a run; continue it with --resume latest "
                              "or choose another --out")
         resumed = self._resume(resume) if resume else None
-        self.perceptual = (self.perceptual or imagenet_perceptual_loss()).to(self.device)
+        if "per" in self.loss_weights:
+            self.perceptual = (self.perceptual or imagenet_perceptual_loss()).to(self.device)
         main = self.processes.is_main
         run_log = RunLog(self.out, resume_step=resumed, tensorboard=True) if main else None
-        suite = self._metrics() if log_config["val_every"] and self.source.split("val") else None
+        suite = self._validation_suite()
         bar = tqdm(total=self.stop, initial=self.step, desc=f"train {self.model}", unit="step",
                    disable=not (progress and main), dynamic_ncols=True)
         keys = self.order.batches(self.step, self.stop, self.processes.rank, self.processes.world)
@@ -143,7 +154,8 @@ class _Run:
         autocast = (torch.autocast(self.device.type, dtype=self.precision)
                     if self.precision != torch.float32 else nullcontext())
         with autocast:
-            out = self.loss(self.network, batch, self.model, noise=noise, perceptual=self.perceptual)
+            out = self.loss(self.network, batch, self.model, noise=noise, perceptual=self.perceptual,
+                            weights=self.loss_weights)
         self.scaler.scale(out["total"]).backward()
         self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.generator.parameters(), self.config["train"]["grad_clip"])
@@ -158,8 +170,29 @@ class _Run:
         return {"lr": lr, **dict(zip(names, values[:-1].tolist())), "grad_norm": values[-1].item()}
 
     # -- validation, checkpoints ---------------------------------------------------------------
-    def _metrics(self) -> MetricSuite:
-        return MetricSuite(self.config["log"]["metrics"], self.device, offline=offline_requested())
+    def _validation_suite(self) -> MetricSuite | None:
+        """The metrics of validation, or None (with a warning saying why, unless the config turned
+        validation off) when this run will not validate."""
+        every, data = self.config["log"]["val_every"], self.config["data"]
+        if not every:
+            return None
+        why = None
+        if not self.source.split("val"):
+            gaps = data["gaps"]
+            why = (f"{data['root']} has no validation triplets: data.val_fraction {data['val_fraction']:g} holds out "
+                   f"fewer than the {2 * min(gaps) + 1} frames of a triplet (gap {min(gaps)}) at the end of each "
+                   "sequence; raise data.val_fraction")
+        elif self.stop // every == self.step // every:
+            why = (f"it runs every {every} steps (log.val_every) and this run stops at step {self.stop}; "
+                   f"set log.val_every to at most {self.stop - self.step}")
+        suite = None if why else MetricSuite(self.config["log"]["metrics"], self.device, offline=offline_requested())
+        if suite is not None and set(suite.unavailable) >= set(suite.names):
+            why = "none of its metrics can be computed (" + "; ".join(
+                f"{name}: {reason}" for name, reason in suite.unavailable.items()) + ")"
+            suite = None
+        if why and self.processes.is_main:
+            log.warning("no validation: %s (or set log.val_every=0 to train without it)", why)
+        return suite
 
     def _validate(self, suite: MetricSuite, run_log: RunLog | None) -> None:
         scores = validate(self.generator, self.source, suite, self.device, self.config["train"]["seed"],
@@ -225,7 +258,8 @@ def build_initial_generator(config: dict[str, Any]) -> nn.Module:
     if init in ("v00", "vb"):
         if init != model:
             raise InputError(f"init {init!r} is the official {init} checkpoint, which does not fit model {model!r}")
-        return load_model(model, "generator", checkpoint_dir=config["checkpoint_dir"]).train()
+        return load_model(model, "generator", checkpoint_dir=config["checkpoint_dir"],
+                          way_out="start from random weights (--init scratch)").train()
     path = Path(init)
     if not path.is_file():
         raise InputError(f"init {init}: no such file (use scratch, v00, vb or a generator checkpoint)")
@@ -245,7 +279,9 @@ def build_source(config: dict[str, Any], device: torch.device) -> Source:
     name = data["flows"][0]
 
     def flow_function() -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
-        estimator = load_model(name, "flow", checkpoint_dir=config["checkpoint_dir"]).to(device)
+        estimator = load_model(name, "flow", checkpoint_dir=config["checkpoint_dir"],
+                               way_out="estimate the flows with DIS, which needs no weights (data.flows=[dis])"
+                               ).to(device)
         return lambda img0, img1: estimator.estimate_bidirectional(img0.to(device), img1.to(device))
 
     return FootageTriplets(root, data["dataset"], data["gaps"], data["val_fraction"], flow_function, name,
