@@ -34,7 +34,13 @@ from pervfi.media.sources import discover as discover_sequences
 from pervfi.media.writers import Encoding, OutputPaths, check_frame_folder
 from pervfi.models.method_names import parse_method
 from pervfi.runtime.budget import parse_memory
-from pervfi.runtime.console import ArgumentParser, configure_logging, program_name, run_command
+from pervfi.runtime.console import (
+    ArgumentParser,
+    add_threads_option,
+    configure_logging,
+    program_name,
+    run_command,
+)
 from pervfi.runtime.launch import launched
 
 if TYPE_CHECKING:
@@ -151,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="compile the models with torch.compile for the frame size (slow start, faster frames)")
     speed.add_argument("--batch", type=_bounded(int, 1), default=1,
                        help="frame pairs (and output frames) through the models at once (default: %(default)s)")
+    add_threads_option(speed)
     output = parser.add_argument_group("output video")
     output.add_argument("--montage", action="store_true",
                         help="also write a side-by-side video: input (held) | output")
@@ -171,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _parallel(args: argparse.Namespace) -> bool:
     """Whether the run is split into segments: --devices, --shard, --merge or torchrun's ranks."""
     return args.devices is not None or args.shard is not None or args.merge or launched() is not None
+
+
+def check_many(args: argparse.Namespace) -> None:
+    """PerVFIError for --shard with --merge: a merge joins what every shard wrote."""
+    if args.shard is not None and args.merge:
+        raise PerVFIError("--merge joins the segments of every shard: run it without --shard")
 
 
 def encoding_from(args: argparse.Namespace) -> Encoding:
@@ -205,8 +218,10 @@ def check_writable(folder: Path) -> bool:
     return created
 
 
-def run(args: argparse.Namespace) -> None:
-    """Check everything the user gave, then interpolate every sequence."""
+def run(args: argparse.Namespace, started: float) -> None:
+    """Check everything the user gave, then interpolate every sequence; `started`: when the
+    command began (time.perf_counter), for the summary's rates."""
+    check_many(args)
     encoding = encoding_from(args)
     method = parse_method(args.method)
     roots = args.dataroot or [DEFAULT_INPUT]
@@ -221,15 +236,17 @@ def run(args: argparse.Namespace) -> None:
             check_frame_folder(OutputPaths.of(args.save, sequence.name, args.method, args.ext).frames)
     created = check_writable(args.save)
     try:
-        interpolate(args, method.generator, sequences, encoding)
+        interpolate(args, method.generator, sequences, encoding, started)
     except BaseException:
         if created and not any(args.save.iterdir()):
             args.save.rmdir()  # nothing was finished: leave no empty output folder
         raise
 
 
-def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequence], encoding: Encoding) -> None:
+def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequence], encoding: Encoding,
+                started: float) -> None:
     """Load the models and run each sequence, one summary line each."""
+    from pervfi.core.cpu_threads import use_threads
     from pervfi.models import registry
     from pervfi.runtime.device import resolve_device
     from pervfi.runtime.interpolator import Interpolator
@@ -253,23 +270,44 @@ def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequen
     if _parallel(args):
         from pervfi.runtime.parallel import run_parallel
 
-        started = time.perf_counter()
-        for sequence, report in run_parallel(sequences, args.save, args.method, settings, model, args.devices,
-                                             args.shard, args.merge, args.segment_frames, args.device):
-            log.info("%s: %s", sequence.name, summary(report, time.perf_counter() - started, settings))
+        if args.devices is None and not args.merge:  # this process interpolates: one rank or one shard
+            use_threads(args.threads)
+        joined = run_parallel(sequences, args.save, args.method, settings, model, args.devices, args.shard,
+                              args.merge, args.segment_frames, args.device, args.threads)
+        log_joined(joined, time.perf_counter() - started, settings, merged=args.merge)
         return
+    threads = use_threads(args.threads)
     interpolator = Interpolator.from_method(**model, device=device)
-    log.info("%s on %s (%s): %d sequence(s)", args.method, interpolator.device, interpolator.precision,
-             len(sequences))
-    started = time.perf_counter()
+    log.info("%s on %s (%s, %d CPU thread%s): %d sequence(s)", args.method, interpolator.device,
+             interpolator.precision, threads, "s" if threads > 1 else "", len(sequences))
+    begun_all = time.perf_counter()
     frames = 0
     for sequence in sequences:
         begun = time.perf_counter()
         report = SequenceRun(interpolator, sequence, args.save, args.method, settings).run()
         frames += report.frames_written
-        log.info("%s: %s", sequence.name, summary(report, time.perf_counter() - begun, settings))
+        log.info("%s: %s", sequence.name, summary(report, settings, pace(report.frames_written,
+                                                                         time.perf_counter() - begun)))
     if len(sequences) > 1:
-        log.info("all %d sequences: %s", len(sequences), pace(frames, time.perf_counter() - started))
+        log.info("all %d sequences: %s", len(sequences), pace(frames, time.perf_counter() - begun_all))
+
+
+def log_joined(joined: list[tuple[Sequence, Report]], seconds: float, settings: Settings, merged: bool) -> None:
+    """The summary of a split run, timed by the whole command's `seconds`. The segments of
+    several sequences run side by side, so only their total has a rate; a merge only joins
+    (each shard reported its own rate), so it gives its time and no rate."""
+
+    def measured(frames: int) -> str:
+        return f"{frames} frames joined in {seconds:.1f} s" if merged else pace(frames, seconds)
+
+    if len(joined) == 1:
+        (sequence, report), = joined
+        log.info("%s: %s", sequence.name, summary(report, settings, measured(report.frames_written)))
+        return
+    for sequence, report in joined:
+        log.info("%s: %s", sequence.name, summary(report, settings, f"{report.frames_written} frames"))
+    if joined:
+        log.info("all %d sequences: %s", len(joined), measured(sum(report.frames_written for _, report in joined)))
 
 
 def pace(frames: int, seconds: float) -> str:
@@ -277,8 +315,8 @@ def pace(frames: int, seconds: float) -> str:
     return f"{frames} frames in {seconds:.1f} s ({frames / max(seconds, 1e-9):.2f} frames/s)"
 
 
-def summary(report: Report, seconds: float, settings: Settings) -> str:
-    """What one sequence gave: its frames and pace, where each output is, what was found."""
+def summary(report: Report, settings: Settings, measured: str) -> str:
+    """What one sequence gave: `measured` (its frames and pace), where each output is, what was found."""
     outputs = [f"-> {report.video}"]
     if report.montage is not None:
         outputs.append(f"montage {report.montage}")
@@ -293,14 +331,15 @@ def summary(report: Report, seconds: float, settings: Settings) -> str:
         notes.append("variable frame rate: the source's frame times kept")
     if report.replaced:
         notes.append(f"replaced an earlier run's {', '.join(path.name for path in report.replaced)}")
-    text = f"{pace(report.frames_written, seconds)} {', '.join(outputs)}"
+    text = f"{measured} {', '.join(outputs)}"
     return f"{text} ({'; '.join(notes)})" if notes else text
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet)
-    return run_command(lambda: run(args), stopped="unfinished outputs removed")
+    return run_command(lambda: run(args, started), stopped="unfinished outputs removed")
 
 
 if __name__ == "__main__":

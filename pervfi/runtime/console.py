@@ -86,6 +86,23 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+def add_threads_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The ``--threads N`` every tool takes (see `pervfi.core.cpu_threads`)."""
+    parser.add_argument("--threads", type=_positive_int, metavar="N",
+                        help="CPU threads of each process, for PyTorch, OpenCV and ffmpeg together (default: the "
+                             "cores free at the start, shared by the processes; $OMP_NUM_THREADS when set)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 class _Formatter(logging.Formatter):
     """Plain messages; warnings and errors say what they are."""
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pervfi.runtime.console import ArgumentParser, configure_logging, run_command
+from pervfi.core.cpu_threads import use_threads
+from pervfi.runtime.console import ArgumentParser, add_threads_option, configure_logging, run_command
 
 from .config import load_config, shipped_configs
 from .engine import train
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--init", help="scratch | v00 | vb | a generator checkpoint (config init)")
     parser.add_argument("--out", help="the run folder (config out)")
     parser.add_argument("--device", help="auto | cpu | cuda | mps (config device)")
+    add_threads_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar, only warnings and errors")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config keys to change")
     return parser
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(quiet=args.quiet)
     shorthands = {key: value for option, key in SHORTHANDS.items() if (value := getattr(args, option)) is not None}
     def work() -> None:
+        use_threads(args.threads)
         train(load_config(args.config, args.overrides, shorthands), resume=args.resume, progress=not args.quiet,
               resume_override=args.resume_override)
 

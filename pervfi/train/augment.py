@@ -50,7 +50,7 @@ def augment(sample: Triplet, rng: np.random.Generator, crop: int, jitter: str = 
     temporal reversal with p = 0.5. Frames stay uint8."""
     height, width = sample.size
     if height < crop or width < crop:
-        raise ValueError(f"expected frames of at least {crop}×{crop} for the crop, got {width}×{height}")
+        raise ValueError(f"frames of {width}×{height} are smaller than the {crop}×{crop} crop (data.crop)")
     factors, order = draw_jitter(rng)
     top, left = int(rng.integers(0, height - crop + 1)), int(rng.integers(0, width - crop + 1))
     window = (slice(None), slice(top, top + crop), slice(left, left + crop))

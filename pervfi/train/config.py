@@ -25,7 +25,8 @@ CHOICES = {
     "train.precision": ("auto", "fp16", "bf16", "fp32"),
 }
 # Keys whose null means "not set" and which otherwise hold this kind.
-OPTIONAL = {"data.root": str, "data.val_limit": int, "train.stop_after": int}
+OPTIONAL = {"data.root": str, "data.val_limit": int, "train.stop_after": int,
+            **{f"loss.{term}": float for term in ("nll", "l1", "lap", "per")}}
 # Numbers that must be positive (when set), and those that may also be 0 (val_every 0: never;
 # keep 0: every state; workers 0: load in the training process).
 POSITIVE = ("data.crop", "train.batch_size", "train.epochs", "train.stop_after", "train.max_lr",

@@ -35,10 +35,9 @@ from .curves import plot_curves
 from .datasets import FootageTriplets, VimeoTriplets
 from .loading import Source, TrainingSamples, batch_loader
 from .logs import RunLog, read_rows
-from .losses import imagenet_perceptual_loss
 from .order import DataOrder
 from .scratch import NETWORK_LF, scratch_generator
-from .step import TrainingLoss
+from .step import TrainingLoss, recipe_weights
 from .stepper import StepRecord, TrainingStep
 from .validation import validate
 
@@ -54,10 +53,19 @@ def train(config: dict[str, Any], resume: str | None = None, perceptual: nn.Modu
     `perceptual` defaults to the VGG19 loss on ImageNet weights. A resume whose configuration
     differs from the saved one in a key that shapes the run is refused unless `resume_override`
     (then the new values apply from the resumed step on, the schedule rebuilt at its position).
+    A new run that stops before its first step (a data error, Ctrl-C, SIGTERM) leaves nothing
+    behind in its run folder.
     """
     processes = ranks.start(config["device"])
+    before = state.RunFolderBefore(Path(config["out"])) if not resume and processes.is_main else None
+    run = None
     try:
-        return _Run(config, processes, perceptual).run(resume, progress, resume_override)
+        run = _Run(config, processes, perceptual)
+        return run.run(resume, progress, resume_override)
+    except BaseException:
+        if before is not None and (run is None or run.step == 0):
+            before.restore()
+        raise
     finally:
         ranks.stop()
 
@@ -73,6 +81,7 @@ class _Run:
             raise InputError(f"train.batch_size {batch} does not split evenly over {processes.world} processes")
         if crop % CROP_MULTIPLE or crop < CROP_MINIMUM:
             raise InputError(f"data.crop must be a multiple of {CROP_MULTIPLE} of at least {CROP_MINIMUM}, got {crop}")
+        self.loss_weights = recipe_weights(self.model, config["loss"])
         self.source = build_source(config, self.device)
         self.samples = TrainingSamples(self.source, self.model, train["seed"], crop, data["jitter"])
         if len(self.samples) < batch:
@@ -88,7 +97,7 @@ class _Run:
         if processes.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             network = DistributedDataParallel(self.generator, device_ids=ids)  # every parameter is used
-        loss = TrainingLoss(self.model, perceptual or imagenet_perceptual_loss()).to(self.device)
+        loss = TrainingLoss(self.model, perceptual, self.loss_weights).to(self.device)
         precision = precision_dtype(resolve_precision(train["precision"], self.device, training=True)) or torch.float32
         self.stepper = TrainingStep(self.generator, network, loss, train["max_lr"], self.total_steps,
                                     train["grad_clip"], precision, self.device)
@@ -104,7 +113,7 @@ class _Run:
         resumed = self._resume(resume, override) if resume else None
         main = self.processes.is_main
         run_log = RunLog(self.out, resume_step=resumed, tensorboard=True) if main else None
-        suite = self._metrics() if log_config["val_every"] and self.source.split("val") else None
+        suite = self._validation_suite()
         if suite is not None and resumed is None:
             self._validate(suite, run_log)  # where the run starts from
         bar = tqdm(total=self.stop, initial=self.step, desc=f"train {self.model}", unit="step",
@@ -141,8 +150,29 @@ class _Run:
             run_log.write("train", {"step": self.step, "epoch": epoch, **row})
 
     # -- validation, checkpoints ---------------------------------------------------------------
-    def _metrics(self) -> MetricSuite:
-        return MetricSuite(self.config["log"]["metrics"], self.device, offline=offline_requested())
+    def _validation_suite(self) -> MetricSuite | None:
+        """The metrics of validation, or None (with a warning saying why, unless the config turned
+        validation off) when this run will not validate."""
+        every, data = self.config["log"]["val_every"], self.config["data"]
+        if not every:
+            return None
+        why = None
+        if not self.source.split("val"):
+            gaps = data["gaps"]
+            why = (f"{data['root']} has no validation triplets: data.val_fraction {data['val_fraction']:g} holds out "
+                   f"fewer than the {2 * min(gaps) + 1} frames of a triplet (gap {min(gaps)}) at the end of each "
+                   "sequence; raise data.val_fraction")
+        elif self.stop // every == self.step // every:
+            why = (f"it runs every {every} steps (log.val_every) and this run stops at step {self.stop}; "
+                   f"set log.val_every to at most {self.stop - self.step}")
+        suite = None if why else MetricSuite(self.config["log"]["metrics"], self.device, offline=offline_requested())
+        if suite is not None and set(suite.unavailable) >= set(suite.names):
+            why = "none of its metrics can be computed (" + "; ".join(
+                f"{name}: {reason}" for name, reason in suite.unavailable.items()) + ")"
+            suite = None
+        if why and self.processes.is_main:
+            log.warning("no validation: %s (or set log.val_every=0 to train without it)", why)
+        return suite
 
     def _validate(self, suite: MetricSuite, run_log: RunLog | None) -> None:
         scores = validate(self.generator, self.source, suite, self.device, self.config["train"]["seed"],
@@ -218,7 +248,8 @@ def build_initial_generator(config: dict[str, Any]) -> nn.Module:
     if init in ("v00", "vb"):
         if init != model:
             raise InputError(f"init {init!r} is the official {init} checkpoint, which does not fit model {model!r}")
-        return load_model(model, "generator", checkpoint_dir=config["checkpoint_dir"]).train()
+        return load_model(model, "generator", checkpoint_dir=config["checkpoint_dir"],
+                          way_out="start from random weights (--init scratch)").train()
     path = Path(init)
     if not path.is_file():
         raise InputError(f"init {init}: no such file (use scratch, v00, vb or a generator checkpoint)")
@@ -238,7 +269,9 @@ def build_source(config: dict[str, Any], device: torch.device) -> Source:
     name = data["flows"][0]
 
     def flow_function() -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
-        estimator = load_model(name, "flow", checkpoint_dir=config["checkpoint_dir"]).to(device)
+        estimator = load_model(name, "flow", checkpoint_dir=config["checkpoint_dir"],
+                               way_out="estimate the flows with DIS, which needs no weights (data.flows=[dis])"
+                               ).to(device)
         return lambda img0, img1: estimator.estimate_bidirectional(img0.to(device), img1.to(device))
 
     return FootageTriplets(root, data["dataset"], data["gaps"], data["val_fraction"], flow_function, name,

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from pervfi.core.errors import CheckpointError
-from pervfi.core.files import write_text_whole, written_whole
+from pervfi.core.files import remove, write_text_whole, written_whole
 
 STATE_FORMAT = "pervfi-train-state-v1"
 STATE_FILE = "training.pt"
@@ -75,6 +75,24 @@ def save_state(out: Path, step: int, model: str, weights: Mapping[str, Tensor], 
     for old in complete_states(out)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+class RunFolderBefore:
+    """What the run folder held before a run started, so that a run that stops before its first
+    step (a data error found in the first batch, Ctrl-C) can remove what it added: the folder
+    itself when it made it, else the entries it added (logs, estimated flows)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.existed = out.is_dir()
+        self.entries = set(out.iterdir()) if self.existed else set()
+
+    def restore(self) -> None:
+        if not self.existed:
+            remove(self.out)
+            return
+        for path in set(self.out.iterdir()) - self.entries if self.out.is_dir() else ():
+            remove(path)
 
 
 def complete_states(out: Path) -> list[Path]:

@@ -37,11 +37,13 @@ _WAIT_SECONDS = 0.5
 
 def run_parallel(sequences: list[Sequence], save: Path, method: str, settings: Settings, model: dict[str, Any],
                  devices: str | None = None, shard: str | None = None, merge: bool = False,
-                 segment_frames: int = DEFAULT_SEGMENT_FRAMES, device: str = "auto") -> list[tuple[Sequence, Report]]:
+                 segment_frames: int = DEFAULT_SEGMENT_FRAMES, device: str = "auto",
+                 threads: int | None = None) -> list[tuple[Sequence, Report]]:
     """Interpolate `sequences` in segments and join them: on the worker processes of
     `devices` (``cuda:0,cuda:1``, ``all``, ``cpu,cpu``), as one torchrun rank, as the job-array
     task `shard` (``I/N``, no join), or only join (`merge`). `model` holds the keyword
-    arguments of `Interpolator.from_method`; `method` is the name used in file names.
+    arguments of `Interpolator.from_method`; `method` is the name used in file names; `threads`
+    the CPU threads of each worker of `devices` (default: the free cores shared among them).
     Returns the joined sequences' reports (none for a shard or a rank other than 0)."""
     if settings.encoding.ext == "gif":
         raise PerVFIError("--ext gif cannot be split: a GIF's segments cannot be joined without re-encoding; "
@@ -64,7 +66,7 @@ def run_parallel(sequences: list[Sequence], save: Path, method: str, settings: S
     if merge:
         return _join(by_sequence, save, method, settings)
     if pool is not None:
-        _run_on_devices(pool, segments, model, method, settings)
+        _run_on_devices(pool, segments, model, method, settings, threads)
         return _join(by_sequence, save, method, settings)
     if share is None:
         share = Share(0, 1)
@@ -105,11 +107,11 @@ def _announce(segments: list[Segment], todo: list[Segment], where: str) -> None:
 
 
 def _run_on_devices(devices: list, segments: list[Segment], model: dict[str, Any], method: str,
-                    settings: Settings) -> None:
+                    settings: Settings, threads: int | None) -> None:
     todo = [segment for segment in segments if not segment.done]
     _announce(segments, todo, ", ".join(map(str, devices)))
     with _progress(segments, settings) as progress:
-        stats = run_pool(devices, todo, model, method, settings, progress) if todo else []
+        stats = run_pool(devices, todo, model, method, settings, progress, threads) if todo else []
     _log_rates(stats)
 
 
