@@ -105,7 +105,7 @@ def reduced_mode() -> Mode:
     rows = [Config("raft_small+pervfi-vb", "64×96", p, batch=b) for p in ("fp32", "bf16") for b in (1, 2)]
     rows.append(Config("dis+splat", "64×96", "fp32"))
     return Mode(("raft_small_*.pt", "vb_96x128_*.pt"), ("raft_small+pervfi-vb",), ("bf16",), (64, 96), 1,
-                (("raft_small+pervfi-vb", "fp32"),), {"64×96": (64, 96)}, tuple(rows), runs=1)
+                (("dis+pervfi-vb", "fp32"),), {"64×96": (64, 96)}, tuple(rows), runs=1)
 
 
 def build(method: str, device: torch.device, **options: Any) -> Interpolator:

@@ -22,7 +22,7 @@ def test_reduced_device_check_writes_a_report_with_every_part(tmp_path, capsys):
     if DATA.exists():
         assert re.search(r"\| raft_small\+pervfi-vb \| bf16 \| yes \| \d+\.?\d* \| 2 \|", text)  # a pair of each sequence
         # runner mode, then plain: fp32 on the CPU repeats bit for bit
-        assert text.count("| raft_small+pervfi-vb | fp32 | runner | identical | identical |") == 1
+        assert text.count("| dis+pervfi-vb | fp32 | runner | identical | identical |") == 1
     rows = [line for line in text.splitlines() if line.startswith(("| raft_small+pervfi-vb | 64×96", "| dis+splat"))]
     assert len(rows) == 5 and not any("skipped" in row or "error" in row for row in rows)
     assert re.search(r"\| raft_small\+pervfi-vb \| 64×96 \| bf16 \| 2 \| no \| no \| \d+\.?\d* \|", text)
