@@ -10,8 +10,8 @@ one after another in this process, then ``--merge``), as a job array would. Deco
 counted by the reader (`pervfi.media.video.DecodeCount`): those of the plan (made once, by the
 first shard) and those of all shards together, against the clip's length (goals: the clip once
 for the plan; at most 1.1 × the clip for the shards). Each shard's wall time is set against
-the same command on its segment's frames cut into a clip of their own (the ratio is the cost of
-reaching a segment inside a long film). `--decode-only`: each shard does what the tool does
+the same command on its segment's frames cut into a clip of their own, run right after it so
+that both meet the same load (the ratio is the cost of reaching a segment inside a long film). `--decode-only`: each shard does what the tool does
 before the model (finds the clip, its job and the plan, then reads its segment's frames), so
 the decoding is measured at full length in seconds; the counts are the tool's. `--smoke`: 120
 frames in 3 segments.
@@ -110,16 +110,14 @@ def main() -> None:
         print(f"  clip made ({time.perf_counter() - begun:.0f} s)", file=sys.stderr)
         common = ["-m", args.method, "-data", str(clip), "--quiet", "--ckpt-dir", str(folder / "ckpt")]
         split = [*common, "-s", str(folder / "split"), "--segment-frames", str(length)]
-        if args.decode_only:
-            shards = [read_shard(clip, folder / "split", length, index) for index in range(args.segments)]
-        else:
-            shards = [timed_run([*split, "--shard", f"{index}/{args.segments}"]) for index in range(args.segments)]
-        print(f"  shards done ({time.perf_counter() - begun:.0f} s)", file=sys.stderr)
-        plan_file = next((folder / "split" / "film").glob(".parallel-*/plan.json"))
-        spans = json.loads(plan_file.read_text())["spans"]
-        merged = 0.0 if args.decode_only else timed_run([*split, "--merge"])[0]
-        own = []
-        for index, (start, stop) in enumerate(spans):
+        shards, own = [], []
+        for index in range(args.segments):  # each shard, then its frames as a clip of their own (same load)
+            if args.decode_only:
+                shards.append(read_shard(clip, folder / "split", length, index))
+            else:
+                shards.append(timed_run([*split, "--shard", f"{index}/{args.segments}"]))
+            plan_file = next((folder / "split" / "film").glob(".parallel-*/plan.json"))
+            start, stop = json.loads(plan_file.read_text())["spans"][index]
             count = (args.frames - 1 if stop is None else stop) - start + 1
             piece = make_clip(folder / f"piece{index}.mp4", count, height, width, args.gop, start)
             if args.decode_only:
@@ -127,6 +125,8 @@ def main() -> None:
             else:
                 own.append(timed_run([*common[:2], "-data", str(piece), *common[4:], "-s",
                                       str(folder / f"own{index}")])[0])
+        print(f"  shards and their own clips done ({time.perf_counter() - begun:.0f} s)", file=sys.stderr)
+        merged = 0.0 if args.decode_only else timed_run([*split, "--merge"])[0]
     shard_decoded = sum(decoded for _, decoded in shards) - sum(plan_decoded)
     ratios = [seconds / alone for (seconds, _), alone in zip(shards, own)]
     print(f"plan: made {len(plan_decoded)} time(s), {sum(plan_decoded)} frames decoded "
