@@ -5,7 +5,6 @@ the perceptual term off, and a missing checkpoint names training's own way out."
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
