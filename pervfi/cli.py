@@ -41,7 +41,7 @@ from pervfi.runtime.console import (
     program_name,
     run_command,
 )
-from pervfi.runtime.launch import launched
+from pervfi.runtime.launch import command_started, launched
 
 if TYPE_CHECKING:
     from pervfi.runtime.sequence import Report, Settings
@@ -220,7 +220,7 @@ def check_writable(folder: Path) -> bool:
 
 def run(args: argparse.Namespace, started: float) -> None:
     """Check everything the user gave, then interpolate every sequence; `started`: when the
-    command began (time.perf_counter), for the summary's rates."""
+    command began (a time.time(); under torchrun, the launcher's start), for the summary's rates."""
     check_many(args)
     encoding = encoding_from(args)
     method = parse_method(args.method)
@@ -234,7 +234,9 @@ def run(args: argparse.Namespace, started: float) -> None:
     if args.png:  # a frames folder holding a user's files is refused now, not after earlier sequences
         for sequence in sequences:
             check_frame_folder(OutputPaths.of(args.save, sequence.name, args.method, args.ext).frames)
-    created = check_writable(args.save)
+    # Under torchrun a sibling rank may have made the folder a moment ago: made by this command too.
+    fresh = launched() is not None and args.save.is_dir() and args.save.stat().st_mtime >= started
+    created = check_writable(args.save) or fresh
     try:
         interpolate(args, method.generator, sequences, encoding, started)
     except BaseException:
@@ -274,7 +276,7 @@ def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequen
             use_threads(args.threads)
         joined = run_parallel(sequences, args.save, args.method, settings, model, args.devices, args.shard,
                               args.merge, args.segment_frames, args.device, args.threads)
-        log_joined(joined, time.perf_counter() - started, settings, merged=args.merge)
+        log_joined(joined, time.time() - started, settings, merged=args.merge)
         return
     threads = use_threads(args.threads)
     interpolator = Interpolator.from_method(**model, device=device)
@@ -336,7 +338,7 @@ def summary(report: Report, settings: Settings, measured: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    started = time.perf_counter()
+    started = command_started(fallback=time.time())
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet)
     return run_command(lambda: run(args, started), stopped="unfinished outputs removed")

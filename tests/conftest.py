@@ -1,4 +1,5 @@
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,10 @@ from tests.checkpoint_files import model_state, official_layout, serialized, wri
 
 # Results are compared in float32 on the CPU; keep the two cores for one test at a time.
 torch.set_num_threads(max(1, torch.get_num_threads()))
+# The tools' default threads follow the cores free at their start (pervfi.core.cpu_threads), and
+# the thread count can change a pixel by one grey level: tests that run a tool, in this process
+# or in a child, get this fixed figure instead, so runs compared with each other match.
+os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
 
 
 @pytest.fixture(scope="session")

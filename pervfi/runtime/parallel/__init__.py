@@ -8,6 +8,7 @@ command resumes. v00's noise is drawn per output frame, so the split never chang
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from tqdm import tqdm
 
 from pervfi.core.errors import PerVFIError
+from pervfi.core.files import remove
 from pervfi.media.sources import Sequence
 from pervfi.models.checkpoints import require_checkpoints
 from pervfi.models.method_names import parse_method
@@ -62,9 +64,20 @@ def run_parallel(sequences: list[Sequence], save: Path, method: str, settings: S
             require_checkpoints([(spec.flow, "flow"), (spec.generator, "generator")], model["checkpoint_dir"])
     by_sequence = [(sequence, _segments(sequence, save, settings, model, segment_frames, merge, asked))
                    for sequence in sequences]
-    segments = [segment for _, found in by_sequence for segment in found]
     if merge:
         return _join(by_sequence, save, method, settings)
+    try:
+        return _run(by_sequence, save, method, settings, model, pool, share, shard, device, threads)
+    except BaseException:
+        if shard is None:  # a job array's other tasks may still be writing into the job folders
+            _after_failure(by_sequence)
+        raise
+
+
+def _run(by_sequence: list[tuple[Sequence, list[Segment]]], save: Path, method: str, settings: Settings,
+         model: dict[str, Any], pool: list | None, share: Share | None, shard: str | None, device: str,
+         threads: int | None) -> list[tuple[Sequence, Report]]:
+    segments = [segment for _, found in by_sequence for segment in found]
     if pool is not None:
         _run_on_devices(pool, segments, model, method, settings, threads)
         return _join(by_sequence, save, method, settings)
@@ -81,6 +94,25 @@ def run_parallel(sequences: list[Sequence], save: Path, method: str, settings: S
             return []
         _wait_for_all(segments, progress)
     return _join(by_sequence, save, method, settings)
+
+
+def _after_failure(by_sequence: list[tuple[Sequence, list[Segment]]]) -> None:
+    """After a failure or a stop: a job folder without a finished segment holds nothing to resume
+    (its plan, failure markers), so it goes, with the sequence's output folder when that is left
+    empty; one with finished segments stays, and the log says that the same command resumes.
+    (Under torchrun every rank does this as it stops, so the last one leaves no empty folder.)"""
+    for sequence, segments in by_sequence:
+        if not segments:
+            continue
+        job = segments[0].job
+        done = sum(segment.done for segment in segments)
+        if done:
+            log.info("%s: %d of %d segment(s) finished and kept in %s; the same command resumes", sequence.name, done,
+                     len(segments), job)
+            continue
+        remove(job)
+        with contextlib.suppress(OSError):  # not empty: an earlier run's outputs
+            job.parent.rmdir()
 
 
 def _segments(sequence: Sequence, save: Path, settings: Settings, model: dict[str, Any], segment_frames: int,
