@@ -79,8 +79,8 @@ interpolator._estimate = measured("flow", interpolator._estimate)
 if hasattr(interpolator, "_encode_pair"):
     interpolator._encode_pair = measured("encode", interpolator._encode_pair)
     interpolator._interpolate_at = measured("per time", interpolator._interpolate_at)
-else:
-    interpolator._generate_whole = measured("per time", interpolator._generate_whole)
+else:  # a generator without a per-pair step (splat) is called whole for each time
+    interpolator.generator.interpolate = measured("per time", interpolator.generator.interpolate)
 start = peak_so_far()
 times = [(k + 1) / ({times} + 1) for k in range({times})]
 frames = interpolator.interpolate_times(img0.to(device), img1.to(device), times)
