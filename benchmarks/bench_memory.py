@@ -124,7 +124,8 @@ def main() -> None:
     methods = ["raft+pervfi"] if args.smoke else args.methods
     checkouts = [("this checkout", ROOT)] + ([(str(args.code), args.code)] if args.code else [])
     unit = "peak resident memory (VmHWM)" if args.device == "cpu" else "max_memory_allocated (reserved)"
-    print(f"{args.device}, {unit} by stage in MB, one fresh process each, {args.times} output frame(s)"
+    print(f"{args.device}, {unit} by stage in MB at {', '.join(f'{h}×{w}' for h, w in sizes)}, one fresh process "
+          f"each, {args.times} output frame(s)"
           + (f", tiles of {args.tile}" if args.tile else ""))
     print("| method | size | code | " + " | ".join(STAGES) + " | peak |")
     print("|---" * (len(STAGES) + 4) + "|")
