@@ -45,9 +45,13 @@ def torch_settings():
 # runs bf16, emulated on CPUs without it, bench_compile waits for inductor: slow
 SLOW = {"bench_compile.py", "bench_learning.py", "bench_long_film.py", "bench_parallel.py", "bench_precision_cpu.py", "bench_precision_e2e.py"}
 
+# compiling with inductor, and bf16/fp16 emulated on a CPU without them, take many minutes on 2 cores
+HEAVY = {"bench_compile.py", "bench_learning.py", "bench_precision_cpu.py", "bench_precision_e2e.py"}
+
 
 @pytest.mark.parametrize("script", [
-    pytest.param(path, marks=pytest.mark.slow) if path.name in SLOW else path for path in SCRIPTS
+    pytest.param(path, marks=(pytest.mark.slow, pytest.mark.heavy) if path.name in HEAVY else pytest.mark.slow)
+    if path.name in SLOW else path for path in SCRIPTS
 ], ids=lambda path: path.stem)
 def test_benchmark_runs_in_smoke_mode(script, monkeypatch, capsys, torch_settings):
     monkeypatch.setattr(sys, "argv", [str(script), "--smoke"])

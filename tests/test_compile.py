@@ -43,7 +43,7 @@ def _pairs(height: int, width: int, count: int) -> list:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("generator", ["vb", "v00"])
+@pytest.mark.parametrize("generator", ["vb", pytest.param("v00", marks=pytest.mark.heavy)])
 def test_compiled_parts_are_whole_graphs_once_per_frame_size(generator, compile_counter):
     interpolator = Interpolator(ShiftFlow(), seeded(build_generator(generator)), device="cpu", compile=True, batch=2)
     eager = Interpolator(ShiftFlow(), seeded(build_generator(generator)), device="cpu", batch=2)

@@ -36,6 +36,7 @@ def _peak_above_baseline(name: str, height: int, width: int) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc/self/status (VmHWM)")
 def test_flow_memory_grows_linearly_from_360p_to_720p():
     """RAFT's all-pairs correlation grows with the square of the pixels (before the

@@ -70,7 +70,7 @@ FAST = {("raft_small", "fp16"), ("gmflow", "fp16"), ("v00 encode", "fp16"), ("sp
 
 
 @pytest.mark.parametrize("case, precision", [
-    pytest.param(case, precision, marks=() if (case, precision) in FAST else pytest.mark.slow)
+    pytest.param(case, precision, marks=() if (case, precision) in FAST else (pytest.mark.slow, pytest.mark.heavy))
     for case in sorted(CASES) for precision in sorted(LOW)])
 def test_the_contract_tensors_stay_float32_under_autocast(case, precision):
     build, run, expected = CASES[case]

@@ -118,6 +118,7 @@ def test_the_recipe_schedule_the_saved_state_and_validation(vimeo, tmp_path) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_two_processes_take_the_step_of_one_with_the_whole_batch(vimeo, tmp_path) -> None:
     """v00 from scratch at the recipe's learning rate, one process with the batch of 2 against two
     gloo processes with one sample each: the first step's gradients (before any update: every
