@@ -45,7 +45,7 @@ def _deform_conv2d_by_sampling(input: Tensor, offset: Tensor, weight: Tensor, bi
     )
     base_y = torch.arange(top, top + out_h, device=input.device, dtype=torch.float32).view(1, 1, out_h, 1) - padding
     base_x = torch.arange(out_w, device=input.device, dtype=torch.float32).view(1, 1, 1, out_w) - padding
-    offset = offset.view(batch * groups, taps, 2, out_h, out_w)
+    offset = offset.reshape(batch * groups, taps, 2, out_h, out_w)
     # Positions in float32 whatever the input's precision (bf16 steps by 2 pixels from 256 on).
     pos_y = base_y + tap_y.reshape(1, taps, 1, 1) + offset[:, :, 0].float()
     pos_x = base_x + tap_x.reshape(1, taps, 1, 1) + offset[:, :, 1].float()
@@ -56,7 +56,7 @@ def _deform_conv2d_by_sampling(input: Tensor, offset: Tensor, weight: Tensor, bi
     sampled = F.grid_sample(grouped.float(), grid,
                             mode="bilinear", padding_mode="zeros", align_corners=False)
     sampled = sampled.view(batch * groups, channels // groups, taps, out_h, out_w)
-    sampled = sampled * mask.view(batch * groups, 1, taps, out_h, out_w)
+    sampled = sampled * mask.reshape(batch * groups, 1, taps, out_h, out_w)
     columns = sampled.view(batch, channels * taps, out_h * out_w)
     out = torch.matmul(weight.reshape(out_channels, channels * taps), columns)
     out = out.view(batch, out_channels, out_h, out_w)
