@@ -225,9 +225,8 @@ def determinism_row(method: str, precision: str, device: torch.device, pairs: li
     """The same frames twice with one interpolator, and split in two halves over two fresh
     ones (so batches are made up differently), against one pass; `runner`: in the
     deterministic mode of the multi-device runner's processes."""
-    def run(chosen: list, interpolator: Interpolator) -> list[torch.Tensor]:
-        first = pairs.index(chosen[0])
-        # v00's noise per output frame from its number, as the runner draws it
+    def run(first: int, chosen: list, interpolator: Interpolator) -> list[torch.Tensor]:
+        # v00's noise per output frame from its number (`first` is the first pair's), as the runner draws it
         rngs = [torch.Generator().manual_seed(first + k) for k in range(len(chosen))]
         frames = interpolator.interpolate_pairs([(a, b, [0.5]) for a, b in chosen], rng=rngs)
         return [frame[0].float().cpu() for frame in frames]
@@ -237,9 +236,9 @@ def determinism_row(method: str, precision: str, device: torch.device, pairs: li
 
     with deterministic() if runner else contextlib.nullcontext():
         whole = fresh()
-        once, twice = run(pairs, whole), run(pairs, whole)
+        once, twice = run(0, pairs, whole), run(0, pairs, whole)
         half = len(pairs) // 2
-        split = run(pairs[:half], fresh()) + run(pairs[half:], fresh())
+        split = run(0, pairs[:half], fresh()) + run(half, pairs[half:], fresh())
     return {"twice": _compare(once, twice), "2-way split": _compare(once, split)}
 
 
