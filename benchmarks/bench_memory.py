@@ -1,81 +1,143 @@
-"""Peak memory of the learned flow estimators' bidirectional path, each in a fresh process.
+"""Peak memory of interpolating one frame pair, stage by stage, each method and size in a fresh process.
 
-    python benchmarks/bench_memory.py [--names raft gma gmflow] [--size 480 640] [--iters 2]
-                                      [--device cpu] [--code /work/main] [--runs 3] [--smoke]
+    python benchmarks/bench_memory.py [--methods raft+pervfi raft+pervfi-vb] [--sizes 256x448 720p 1080p 4k]
+                                      [--times 1] [--tile N] [--device cpu] [--code ../main] [--smoke]
 
-On the CPU the peak is the process's resident-set high-water mark (ru_maxrss) above
-what it held once the model was built and the frames made; on CUDA it is
-torch.cuda.max_memory_allocated above the memory allocated before the call. `--code`
-measures another checkout's `pervfi` (e.g. main) under the same settings, for a ratio.
-Each figure is the median of `--runs` processes. Weights are random (memory does not
-depend on them); `--iters` refinement steps (the volume is built before the first).
---smoke: RAFT only, 64×96, one process.
+Stages: `flow` (both flows of the pair), `encode` (the generator's per-pair step), `per time`
+(each output frame: splatting onward), `write` (the frame to 8 bits and a PNG file). On the
+CPU each figure is the process's peak resident memory (VmHWM, which Linux lets a process reset
+through /proc/self/clear_refs) during that stage: what a user's machine must hold, everything
+included (PyTorch, the models, the frames); `peak` is the largest. On CUDA: the peak of
+`torch.cuda.max_memory_allocated` and of the memory reserved by the caching allocator. Weights
+are the tests' seeded ones (memory does not depend on their values). With `--tile` the
+generator runs in tiles (one stage, `per time`, includes the tiles' encoding). `--code` runs
+another checkout's `pervfi` the same way, for a before/after table. Sizes: H×W, or 720p, 1080p,
+4k. --smoke: `raft+pervfi` at 64×96.
 """
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.timing import benchmark_parser, parse_benchmark_args  # noqa: E402
+from benchmarks.timing import SMOKE_SIZE, benchmark_parser, parse_benchmark_args  # noqa: E402
 
-# Run in a child process: prints {"bytes": peak above baseline}.
+NAMED_SIZES = {"720p": (720, 1280), "1080p": (1080, 1920), "4k": (2160, 3840)}
+STAGES = ("flow", "encode", "per time", "write")
+
+# The child: prints {"stages": {stage: bytes}, "peak": bytes, "reserved": bytes | null}.
 _CHILD = r"""
-import json, resource, sys
-sys.path.insert(0, {code!r})
+import json, re, sys, tempfile
+sys.path.insert(0, {code!r}); sys.path.insert(0, {root!r})
 import torch
-from pervfi import build_flow_estimator
+from PIL import Image
+from tests.seeded_weights import seeded
+from pervfi.media.tensors import to_uint8
+from pervfi.models.flow import build_flow_estimator
+from pervfi.models.generators import build_generator
+from pervfi.models.method_names import parse_method
+from pervfi.runtime.interpolator import Interpolator
+
 torch.set_grad_enabled(False)
-options = {{"iters": {iters}}} if {name!r} in ("raft", "raft_small", "gma") else {{}}
 device = torch.device({device!r})
-model = build_flow_estimator({name!r}, **options).eval().to(device)
+cuda = device.type == "cuda"
+spec = parse_method({method!r})
+interpolator = Interpolator(seeded(build_flow_estimator(spec.flow)), seeded(build_generator(spec.generator)),
+                            device=device, tile={tile!r})
 g = torch.Generator().manual_seed(0)
-img0 = torch.rand(1, 3, {height}, {width}, generator=g).to(device)
+img0 = torch.rand(1, 3, {height}, {width}, generator=g)
 img1 = torch.roll(img0, shifts=(3, 5), dims=(2, 3))
-def rss():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-if device.type == "cuda":
-    torch.cuda.synchronize(); base = torch.cuda.memory_allocated(); torch.cuda.reset_peak_memory_stats()
-else:
-    base = rss()
-model.estimate_bidirectional(img0, img1)
-peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else rss()
-print(json.dumps({{"bytes": peak - base}}))
+stages = {{}}
+reserved = [0]
+
+def peak_so_far():
+    if cuda:
+        torch.cuda.synchronize()
+        reserved[0] = max(reserved[0], torch.cuda.max_memory_reserved())
+        return torch.cuda.max_memory_allocated()
+    return int(re.search(r"VmHWM:\s+(\d+)", open("/proc/self/status").read()).group(1)) * 1024
+
+def reset():
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        open("/proc/self/clear_refs", "w").write("5")
+
+def measured(stage, function):
+    def wrapper(*args, **kwargs):
+        reset()
+        result = function(*args, **kwargs)
+        stages[stage] = max(stages.get(stage, 0), peak_so_far())
+        return result
+    return wrapper
+
+# The interpolator's own steps, wrapped where it calls them.
+interpolator._estimate = measured("flow", interpolator._estimate)
+if hasattr(interpolator, "_encode_pair"):
+    interpolator._encode_pair = measured("encode", interpolator._encode_pair)
+    interpolator._interpolate_at = measured("per time", interpolator._interpolate_at)
+else:  # a generator without a per-pair step (splat) is called whole for each time
+    interpolator.generator.interpolate = measured("per time", interpolator.generator.interpolate)
+start = peak_so_far()
+times = [(k + 1) / ({times} + 1) for k in range({times})]
+frames = interpolator.interpolate_times(img0.to(device), img1.to(device), times)
+reset()
+with tempfile.TemporaryDirectory() as folder:
+    for k, frame in enumerate(frames):
+        Image.fromarray(to_uint8(frame)).save(f"{{folder}}/{{k}}.png")
+stages["write"] = peak_so_far()
+print(json.dumps({{"stages": stages, "peak": max([start, *stages.values()]), "reserved": reserved[0] if cuda else None}}))
 """
 
 
-def peak_bytes(code: Path, name: str, size: tuple[int, int], iters: int, device: str, runs: int) -> float:
-    """Median over `runs` fresh processes of the peak above the baseline, in bytes."""
-    script = _CHILD.format(code=str(code), name=name, height=size[0], width=size[1], iters=iters, device=device)
-    values = []
-    for _ in range(runs):
-        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-        values.append(json.loads(result.stdout.strip().splitlines()[-1])["bytes"])
-    return statistics.median(values)
+def parse_size(text: str) -> tuple[int, int]:
+    """'720p', '4k' or 'HxW' → (H, W)."""
+    if text.lower() in NAMED_SIZES:
+        return NAMED_SIZES[text.lower()]
+    height, _, width = text.lower().partition("x")
+    return int(height), int(width)
+
+
+def measure(code: Path, method: str, size: tuple[int, int], times: int, tile: int | None, device: str) -> dict:
+    """One fresh process's stage peaks, in bytes."""
+    script = _CHILD.format(code=str(code), root=str(ROOT), method=method, height=size[0], width=size[1],
+                           times=times, tile=tile, device=device)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{method} at {size[0]}×{size[1]} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    parser = benchmark_parser(__doc__, size=(480, 640), runs=3)
-    parser.add_argument("--names", nargs="+", help="estimators (raft gma gmflow; --smoke: raft)")
-    parser.add_argument("--iters", type=int, default=2)
+    parser = benchmark_parser(__doc__, size=(256, 448), runs=1)
+    parser.add_argument("--methods", nargs="+", default=["raft+pervfi", "raft+pervfi-vb"])
+    parser.add_argument("--sizes", nargs="+", type=parse_size, help="frame sizes (default: --size)")
+    parser.add_argument("--times", type=int, default=1, help="output frames between the pair (1)")
+    parser.add_argument("--tile", type=int, help="run the generator in tiles of this size")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--code", type=Path, help="another checkout whose pervfi to compare with")
+    parser.add_argument("--code", type=Path, help="another checkout whose pervfi to measure beside this one")
     args = parse_benchmark_args(parser)
-    args.names = args.names or (["raft"] if args.smoke else ["raft", "gma", "gmflow"])
-    size = tuple(args.size)
-    columns = [("this checkout", ROOT)] + ([(str(args.code), args.code)] if args.code else [])
-    print(f"{size[0]}×{size[1]} on {args.device}, peak above baseline (MB), median of {args.runs} processes")
-    print("| estimator | " + " | ".join(label for label, _ in columns) + (" | ratio |" if args.code else " |"))
-    print("|---" * (len(columns) + 1 + bool(args.code)) + "|")
-    for name in args.names:
-        peaks = [peak_bytes(code, name, size, args.iters, args.device, args.runs) for _, code in columns]
-        cells = " | ".join(f"{peak / 1e6:.0f}" for peak in peaks)
-        ratio = f" | {peaks[0] / peaks[1]:.2f}× |" if args.code else " |"
-        print(f"| {name} | {cells}{ratio}")
+    sizes = [SMOKE_SIZE] if args.smoke else (args.sizes or [tuple(args.size)])
+    methods = ["raft+pervfi"] if args.smoke else args.methods
+    checkouts = [("this checkout", ROOT)] + ([(str(args.code), args.code)] if args.code else [])
+    unit = "peak resident memory (VmHWM)" if args.device == "cpu" else "max_memory_allocated (reserved)"
+    print(f"{args.device}, {unit} by stage in MB at {', '.join(f'{h}×{w}' for h, w in sizes)}, one fresh process "
+          f"each, {args.times} output frame(s)"
+          + (f", tiles of {args.tile}" if args.tile else ""))
+    print("| method | size | code | " + " | ".join(STAGES) + " | peak |")
+    print("|---" * (len(STAGES) + 4) + "|")
+    for method in methods:
+        for size in sizes:
+            for label, code in checkouts:
+                result = measure(code, method, size, args.times, args.tile, args.device)
+                cells = [f"{result['stages'][s] / 1e6:.0f}" if s in result["stages"] else "–" for s in STAGES]
+                peak = f"{result['peak'] / 1e6:.0f}"
+                if result["reserved"] is not None:
+                    peak += f" ({result['reserved'] / 1e6:.0f})"
+                print(f"| {method} | {size[0]}×{size[1]} | {label} | " + " | ".join(cells) + f" | {peak} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,48 +1,59 @@
-"""The device check: conformance, precision and speed of the fast paths on one device, as a markdown report.
+"""The device check: conformance, precision, determinism and speed of the fast paths on one
+device, written row by row (markdown and JSON lines) so that no measured row is ever lost.
 
-    python benchmarks/gpu_check.py                       # CUDA (or MPS): about 8 minutes at most
-    python benchmarks/gpu_check.py --reduced --device cpu  # small frames, fp32 and bf16 (part of the tests)
+    python benchmarks/gpu_check.py --budget 480           # CUDA (or MPS): paste back gpu_check.md
+    python benchmarks/gpu_check.py --reduced --device cpu   # small frames (part of the tests)
 
-1. The conformance vectors (../shared/conformance) on the device in fp32, at their tolerances.
-2. PSNR of each lower precision against fp32 on the frames of ../shared/data.
-3. Time per interpolated frame of raft+pervfi, raft+pervfi-vb, gma+pervfi and dis+splat at
-   720p, 1080p and 4K (4K with flows at half size) for each precision, and with batching
-   and torch.compile for the main methods; peak device memory; achieved TFLOP/s (PyTorch's
-   FLOP counter) against the device's measured matrix-product peak in that precision.
-4. Writes the report to `--out` (and stdout). Rows that do not fit the time budget
-   (`--budget` seconds) are listed as skipped. Weights are the conformance fill (or random):
-   neither speed nor the precision comparison needs the trained values.
+Rows run most important first, each written the moment it is measured; a row that raises is
+written with its error and the next one runs; rows past `--budget` seconds are written as
+skipped. The exit status is 1 when a conformance vector failed or a row raised.
+
+1. Conformance: the vectors of ../shared/conformance on the device in fp32, at their tolerances.
+2. Precision: each lower precision against fp32 on the real frames of ../shared/data at their
+   full size: finite, and the worst PSNR.
+3. Determinism: the same frames twice, and split in two halves over fresh interpolators,
+   compared bit for bit (float output and 8-bit frames), as the multi-device runner runs them.
+4. Speed: time and peak memory per interpolated frame per method at 1080p, 720p and 4K (flows
+   at half size; tiled and whole), by precision, with and without torch.compile; achieved
+   TFLOP/s (PyTorch's FLOP counter) against the device's measured matrix-product peak.
+
+Weights are the conformance fill (or random): neither speed nor the comparisons need the
+trained values.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.timing import median_seconds  # noqa: E402
+from benchmarks.rows import RowLog
+from benchmarks.timing import median_seconds
 from pervfi.media.frame_files import read_frame
-from pervfi.media.tensors import to_tensor
+from pervfi.media.tensors import to_tensor, to_uint8
 from pervfi.models.flow import build_flow_estimator
 from pervfi.models.generators import build_generator
 from pervfi.models.method_names import parse_method
+from pervfi.runtime.determinism import deterministic
 from pervfi.runtime.device import resolve_device
 from pervfi.runtime.interpolator import Interpolator
-from tests.conformance import CONFORMANCE, DATA, fill, load_vector  # noqa: E402
+from tests.conformance import CONFORMANCE, DATA, fill, load_vector
 
 SALT = "gpu-check"
 GAINS = {"raft": 0.5, "raft_small": 0.5, "gma": 0.5, "gmflow": 0.5, "v00": 0.5, "vb": 0.65}
-SIZES = {"720p": (720, 1280), "1080p": (1080, 1920), "4K": (2160, 3840)}
+SIZES = {"1080p": (1080, 1920), "720p": (720, 1280), "4K": (2160, 3840)}
 FLOW_TOLERANCE = 5e-3  # pixels, the conformance README's bound for flows
 FRAME_TOLERANCE = 1e-3
-# Real frame pairs in ../shared/data (frame a, frame c; b is the true middle).
-PAIRS = (("sintel-market-10", "frame_0016.png", "frame_0018.png"), ("davis-breakdance-flare-3", "00000.jpg", "00002.jpg"))
+# Real frame sequences in ../shared/data: each consecutive pair is interpolated.
+SEQUENCES = ("sintel-market-10", "davis-breakdance-flare-3")
 
 
 @dataclass(frozen=True)
@@ -54,43 +65,50 @@ class Config:
     precision: str
     batch: int = 1
     compile: bool = False
+    tile: int | None = None
 
 
 @dataclass(frozen=True)
 class Mode:
     """What a run covers: full on a GPU, reduced on the CPU."""
 
-    precisions: tuple[str, ...]
+    vectors: tuple[str, ...]
+    precision_methods: tuple[str, ...]
+    low_precisions: tuple[str, ...]
+    frame_size: tuple[int, int] | None  # None: the frames' own size
+    precision_pairs: int | None  # pairs of each sequence compared across precisions (None: all)
+    determinism: tuple[tuple[str, str], ...]  # (method, precision)
     sizes: dict[str, tuple[int, int]]
     configs: tuple[Config, ...]
-    vectors: tuple[str, ...]
-    psnr_methods: tuple[str, ...]
-    psnr_size: tuple[int, int]
     runs: int
 
 
 def full_mode(device: torch.device) -> Mode:
-    precisions = ("fp32", "bf16", "fp16") if device.type == "cuda" else ("fp32", "fp16")
+    fast = ("bf16", "fp16") if device.type == "cuda" else ("fp16",)
     learned = ("raft+pervfi", "raft+pervfi-vb", "gma+pervfi")
-    rows = [Config(m, size, p) for size in ("1080p", "720p", "4K") for m in learned for p in precisions]
-    rows += [Config("dis+splat", size, "fp32") for size in SIZES]
-    fast = precisions[1]
-    rows += [Config(m, "720p", fast, batch=4) for m in learned[:2]]
-    rows += [Config(m, "1080p", fast, compile=True) for m in learned[:2]]
-    return Mode(precisions, SIZES, tuple(rows), ("raft_*.pt", "raft_small_*.pt", "gma_*.pt", "gmflow_*.pt",
-                                                 "v00_*.pt", "vb_*.pt", "pipeline_*.pt"),
-                ("raft+pervfi", "raft+pervfi-vb"), (544, 960), runs=5)
+    default = fast[0]
+    rows = [Config(m, "1080p", p) for m in learned for p in ("fp32", *fast)]
+    rows += [Config("dis+splat", "1080p", "fp32"), Config("raft+pervfi-vb", "1080p", default, compile=True)]
+    rows += [Config(m, "720p", p) for m in learned for p in ("fp32", default)]
+    rows += [Config(m, "720p", default, batch=4) for m in learned[:2]]
+    rows += [Config(m, "4K", default, tile=1024) for m in learned[:2]]
+    rows += [Config(m, "4K", default) for m in learned[:2]]
+    rows += [Config("raft+pervfi", "1080p", default, compile=True), Config("raft+pervfi-vb", "4K", default, compile=True)]
+    rows += [Config("dis+splat", size, "fp32") for size in ("720p", "4K")]
+    return Mode(("raft_*.pt", "raft_small_*.pt", "gma_*.pt", "gmflow_*.pt", "v00_*.pt", "vb_*.pt", "pipeline_*.pt"),
+                ("dis+pervfi", "dis+pervfi-vb", "raft+pervfi", "raft+pervfi-vb"), fast, None, None,
+                (("raft+pervfi-vb", "fp32"), ("raft+pervfi-vb", default), ("raft+pervfi", default), ("dis+splat", "fp32")),
+                SIZES, tuple(rows), runs=5)
 
 
 def reduced_mode() -> Mode:
-    sizes = {"64×96": (64, 96)}
     rows = [Config("raft_small+pervfi-vb", "64×96", p, batch=b) for p in ("fp32", "bf16") for b in (1, 2)]
     rows.append(Config("dis+splat", "64×96", "fp32"))
-    return Mode(("fp32", "bf16"), sizes, tuple(rows), ("raft_small_*.pt", "vb_96x128_*.pt"),
-                ("raft_small+pervfi-vb",), (64, 96), runs=1)
+    return Mode(("raft_small_*.pt", "vb_96x128_*.pt"), ("raft_small+pervfi-vb",), ("bf16",), (64, 96), 1,
+                (("dis+pervfi-vb", "fp32"),), {"64×96": (64, 96)}, tuple(rows), runs=1)
 
 
-def build(method: str, device: torch.device, **options) -> Interpolator:
+def build(method: str, device: torch.device, **options: Any) -> Interpolator:
     """The method with the conformance fill (or random weights without ../shared)."""
     spec = parse_method(method)
     flow, generator = build_flow_estimator(spec.flow), build_generator(spec.generator)
@@ -108,23 +126,21 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def conformance(device: torch.device, patterns: tuple[str, ...]) -> list[tuple[str, float, float, float, bool]]:
-    """(vector, relative error, largest difference, its limit, passed) per vector, fp32 on `device`."""
-    rows = []
-    for pattern in patterns:
-        for path in sorted(CONFORMANCE.glob(pattern)):
-            vec = load_vector(path)
-            out, limit = _run_vector(vec, path.stem, device)
-            ref = vec["output"].float()
-            out = out.float().cpu()
-            spread = (ref - ref.mean()).norm().item()
-            relative = (out - ref).norm().item() / spread if spread > 0 else 0.0
-            largest = (out - ref).abs().max().item()
-            rows.append((path.stem, relative, largest, limit, relative <= 1e-4 and largest <= limit))
-    return rows
+# 1. Conformance
+
+def conformance_row(path: Path, device: torch.device) -> dict[str, Any]:
+    """Relative error, largest difference, its limit and whether the vector passed, fp32 on `device`."""
+    vec = load_vector(path)
+    out, limit = _run_vector(vec, path.stem, device)
+    ref, out = vec["output"].float(), out.float().cpu()
+    spread = (ref - ref.mean()).norm().item()
+    relative = (out - ref).norm().item() / spread if spread > 0 else 0.0
+    largest = (out - ref).abs().max().item()
+    return {"relative error": relative, "max abs diff": largest, "limit": limit,
+            "result": "pass" if relative <= 1e-4 and largest <= limit else "FAIL"}
 
 
-def _on(x, device: torch.device):
+def _on(x: Any, device: torch.device) -> Any:
     return [_on(v, device) for v in x] if isinstance(x, list) else x.to(device) if torch.is_tensor(x) else x
 
 
@@ -147,46 +163,86 @@ def _run_vector(vec: dict, stem: str, device: torch.device) -> tuple[torch.Tenso
     return model.estimate(inputs["img0"], inputs["img1"]), FLOW_TOLERANCE
 
 
-def real_pairs(size: tuple[int, int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The frame pairs of ../shared/data resized to `size` (none when absent)."""
-    pairs = []
-    for folder, first, last in PAIRS:
-        paths = [DATA / folder / first, DATA / folder / last]
-        if all(path.is_file() for path in paths):
-            frames = [F.interpolate(to_tensor(read_frame(path)), size=size, mode="area") for path in paths]
-            pairs.append((frames[0], frames[1]))
-    return pairs
+# 2. Precision
 
-
-@torch.inference_mode()
-def precision_psnr(device: torch.device, mode: Mode) -> list[tuple[str, str, float]]:
-    """(method, precision, worst PSNR in dB against fp32 over the shared pairs)."""
-    pairs = real_pairs(mode.psnr_size)
-    rows = []
-    for method in mode.psnr_methods if pairs else ():
-        reference = None
-        for precision in mode.precisions:
-            interpolator = build(method, device, precision=precision)
-            frames = []
-            for index, (img0, img1) in enumerate(pairs):
-                zs = _fixed_noise(interpolator, img0, index)
-                frames.append(interpolator.interpolate(img0, img1, 0.5, zs=zs).float().cpu())
-            if reference is None:
-                reference = frames
-                continue
-            worst = min((10 * torch.log10(1 / F.mse_loss(a, b))).item() for a, b in zip(frames, reference))
-            rows.append((method, precision, worst))
-    return rows
+def real_sequences(size: tuple[int, int] | None) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+    """The consecutive frame pairs of each sequence of ../shared/data present (resized to
+    `size` unless None)."""
+    sequences = []
+    for name in SEQUENCES:
+        frames = [to_tensor(read_frame(path)) for path in sorted((DATA / name).glob("*.[pj][np]g"))]
+        if size is not None:
+            frames = [F.interpolate(frame, size=size, mode="area") for frame in frames]
+        if len(frames) > 2:
+            sequences.append(list(zip(frames, frames[1:])))
+    return sequences
 
 
 def _fixed_noise(interpolator: Interpolator, img: torch.Tensor, seed: int) -> list[torch.Tensor] | None:
-    """v00's noise for the padded frame, the same for every precision."""
+    """v00's noise for the padded frame, the same for every precision and run."""
     if not hasattr(interpolator.generator, "sample_noise"):
         return None
     height, width = (-(-side // 8) * 8 for side in img.shape[-2:])
     noise = interpolator.generator.sample_noise(1, height, width, rng=torch.Generator().manual_seed(seed))
     return [z.to(interpolator.device) for z in noise]
 
+
+@torch.inference_mode()
+def frames_of(method: str, device: torch.device, precision: str, pairs: list, **options: Any) -> list[torch.Tensor]:
+    """The middle frame of each pair (fixed noise), on the CPU."""
+    interpolator = build(method, device, precision=precision, **options)
+    return [interpolator.interpolate(a, b, 0.5, zs=_fixed_noise(interpolator, a, index)).float().cpu()
+            for index, (a, b) in enumerate(pairs)]
+
+
+def precision_row(method: str, precision: str, device: torch.device, pairs: list,
+                  references: dict[str, list[torch.Tensor]]) -> dict[str, Any]:
+    """Whether every frame is finite, and the worst PSNR against fp32 (dB)."""
+    if method not in references:
+        references[method] = frames_of(method, device, "fp32", pairs)
+    frames = frames_of(method, device, precision, pairs)
+    finite = all(bool(torch.isfinite(frame).all()) for frame in frames)
+    worst = min((10 * torch.log10(1 / F.mse_loss(a, b).clamp_min(1e-20))).item()
+                for a, b in zip(frames, references[method]))
+    return {"finite": finite, "PSNR vs fp32 (dB)": worst, "frames": len(frames)}
+
+
+# 3. Determinism
+
+def _compare(first: list[torch.Tensor], second: list[torch.Tensor]) -> str:
+    """``identical``, or how the 8-bit frames and the float output differ."""
+    if all(torch.equal(a, b) for a, b in zip(first, second)):
+        return "identical"
+    pixels = sum(int((torch.from_numpy(to_uint8(a)) != torch.from_numpy(to_uint8(b))).any(-1).sum())
+                 for a, b in zip(first, second))
+    largest = max((a - b).abs().max().item() for a, b in zip(first, second))
+    return f"float differs (max {largest:.2g}); {pixels} px differ in 8 bits"
+
+
+@torch.inference_mode()
+def determinism_row(method: str, precision: str, device: torch.device, pairs: list, runner: bool,
+                    batch: int = 2) -> dict[str, Any]:
+    """The same frames twice with one interpolator, and split in two halves over two fresh
+    ones (so batches are made up differently), against one pass; `runner`: in the
+    deterministic mode of the multi-device runner's processes."""
+    def run(first: int, chosen: list, interpolator: Interpolator) -> list[torch.Tensor]:
+        # v00's noise per output frame from its number (`first` is the first pair's), as the runner draws it
+        rngs = [torch.Generator().manual_seed(first + k) for k in range(len(chosen))]
+        frames = interpolator.interpolate_pairs([(a, b, [0.5]) for a, b in chosen], rng=rngs)
+        return [frame[0].float().cpu() for frame in frames]
+
+    def fresh() -> Interpolator:
+        return build(method, device, precision=precision, batch=batch)
+
+    with deterministic() if runner else contextlib.nullcontext():
+        whole = fresh()
+        once, twice = run(0, pairs, whole), run(0, pairs, whole)
+        half = len(pairs) // 2
+        split = run(0, pairs[:half], fresh()) + run(half, pairs[half:], fresh())
+    return {"twice": _compare(once, twice), "2-way split": _compare(once, split)}
+
+
+# 4. Speed
 
 def matmul_peak(device: torch.device, precision: str, size: int) -> float:
     """Measured TFLOP/s of a square matrix product in `precision` (the achievable peak)."""
@@ -201,23 +257,29 @@ def matmul_peak(device: torch.device, precision: str, size: int) -> float:
     return 2 * size**3 / median_seconds(product, 3) / 1e12
 
 
-@torch.inference_mode()
-def time_config(config: Config, mode: Mode, device: torch.device, flops: dict) -> dict:
-    """Seconds per frame, peak memory and FLOPs of one row."""
-    height, width = mode.sizes[config.size]
-    flow_scale = 0.5 if config.size == "4K" and not config.method.startswith("dis") else 1.0
-    interpolator = build(config.method, device, precision=config.precision, compile=config.compile,
-                         batch=config.batch, flow_scale=flow_scale)
+def test_frames(height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A smooth random texture and a shifted copy."""
     g = torch.Generator().manual_seed(0)
     coarse = torch.rand(1, 3, height // 16, width // 16, generator=g)
     img0 = F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1).to(device)
-    img1 = torch.roll(img0, shifts=(2, 4), dims=(2, 3))
-    pairs = [(img0, img1, [0.5])] * config.batch
-    key = (config.method, config.size)
-    if key not in flops:
+    return img0, torch.roll(img0, shifts=(2, 4), dims=(2, 3))
+
+
+@torch.inference_mode()
+def speed_row(config: Config, mode: Mode, device: torch.device, peaks: dict[str, float],
+              flops: dict[tuple[str, str, int | None], float]) -> dict[str, Any]:
+    """Time per frame, frames/s, peak memory, FLOPs and first-call seconds of one row."""
+    height, width = mode.sizes[config.size]
+    flow_scale = 0.5 if config.size == "4K" and not config.method.startswith("dis") else 1.0
+    img0, img1 = test_frames(height, width, device)
+    key = (config.method, config.size, config.tile)
+    if key not in flops:  # counted in fp32, tiled as the row is (a whole 4K frame may not fit)
         with FlopCounterMode(display=False) as counter:
-            build(config.method, device, flow_scale=flow_scale, precision="fp32").interpolate(img0, img1)
+            build(config.method, device, flow_scale=flow_scale, precision="fp32", tile=config.tile).interpolate(img0, img1)
         flops[key] = counter.get_total_flops()
+    interpolator = build(config.method, device, precision=config.precision, compile=config.compile,
+                         batch=config.batch, flow_scale=flow_scale, tile=config.tile)
+    pairs = [(img0, img1, [0.5])] * config.batch
 
     def run() -> None:
         interpolator.interpolate_pairs(pairs)
@@ -228,64 +290,75 @@ def time_config(config: Config, mode: Mode, device: torch.device, flops: dict) -
     warmup = time.perf_counter() - start
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    seconds = median_seconds(run, mode.runs) / config.batch
-    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
-    return {"seconds": seconds, "peak": peak, "flops": flops[key], "warmup": warmup}
+    seconds = median_seconds(run, mode.runs, warm_up=False) / config.batch
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    tflops = flops[key] / seconds / 1e12
+    return {"ms/frame": seconds * 1e3, "frames/s": 1 / seconds, "peak GiB": peak, "GFLOP/frame": flops[key] / 1e9,
+            "TFLOP/s": tflops, "of peak": f"{tflops / peaks[config.precision]:.0%}", "first call (s)": warmup}
 
 
-def report(device: torch.device, mode: Mode, budget: float) -> tuple[str, bool]:
-    """The markdown report, and whether every conformance vector passed."""
-    began = time.perf_counter()
+def run_check(device: torch.device, mode: Mode, log: RowLog) -> bool:
+    """Every row of `mode` in order of importance; whether all conformance vectors passed."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-    lines = [f"# Device check: {name}", "", f"torch {torch.__version__}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
-    vectors = conformance(device, mode.vectors)
-    lines += ["## Conformance (fp32 on the device)", "", "| vector | relative error | max abs diff (limit) | |",
-              "|---|---|---|---|"]
-    lines += [f"| {stem} | {rel:.2e} | {big:.2e} ({limit:g}) | {'pass' if ok else 'FAIL'} |"
-              for stem, rel, big, limit, ok in vectors] or ["| (no vectors in ../shared/conformance) | | | |"]
-    passed = all(ok for *_, ok in vectors)
-    lines += ["", f"## Precision: PSNR against fp32 on ../shared/data at {mode.psnr_size[0]}×{mode.psnr_size[1]} "
-              "(worst pair)", "", "| method | precision | PSNR (dB) |", "|---|---|---|"]
-    lines += [f"| {m} | {p} | {db:.1f} |" for m, p, db in precision_psnr(device, mode)] or ["| (no frames) | | |"]
-    peaks = {p: matmul_peak(device, p, 4096 if device.type != "cpu" else 1024) for p in mode.precisions}
-    lines += ["", "## Speed (per interpolated frame; 4K with flows at half size)", "",
-              "matrix-product peak measured here: " + ", ".join(f"{p} {v:.1f} TFLOP/s" for p, v in peaks.items()), "",
-              "| method | size | precision | batch | compile | ms/frame | frames/s | peak memory | GFLOP/frame "
-              "| TFLOP/s | of peak | first call (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    flops: dict = {}
+    log.text(f"# Device check: {name}", "",
+             f"torch {torch.__version__}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+             f"budget {log.budget:.0f} s")
+    log.section("Conformance (fp32 on the device)", ["vector", "relative error", "max abs diff", "limit", "result"])
+    paths = [path for pattern in mode.vectors for path in sorted(CONFORMANCE.glob(pattern))]
+    results = [log.row({"vector": path.stem}, lambda path=path: conformance_row(path, device)) for path in paths]
+    if not paths:
+        log.text("| (no vectors in ../shared/conformance) | | | | |")
+    passed = all(result is not None and result["result"] == "pass" for result in results)
+
+    size = "full size" if mode.frame_size is None else f"{mode.frame_size[0]}×{mode.frame_size[1]}"
+    sequences = real_sequences(mode.frame_size)
+    pairs = [pair for sequence in sequences for pair in sequence[:mode.precision_pairs]]
+    log.section(f"Precision against fp32 on ../shared/data, {size} (worst pair)",
+                ["method", "precision", "finite", "PSNR vs fp32 (dB)", "frames"])
+    references: dict[str, list[torch.Tensor]] = {}
+    for method in mode.precision_methods if pairs else ():
+        for precision in mode.low_precisions:
+            log.row({"method": method, "precision": precision},
+                    lambda m=method, p=precision: precision_row(m, p, device, pairs, references))
+    if not pairs:
+        log.text("| (no frames in ../shared/data) | | | | |")
+
+    log.section(f"Determinism: the same frames twice, and a 2-way split (batch 2), {size}",
+                ["method", "precision", "mode", "twice", "2-way split"])
+    for method, precision in mode.determinism if pairs else ():
+        for runner in (True, False):
+            log.row({"method": method, "precision": precision, "mode": "runner" if runner else "plain"},
+                    lambda m=method, p=precision, r=runner: determinism_row(m, p, device, sequences[0], r))
+
+    precisions = sorted({config.precision for config in mode.configs})
+    peaks = {p: matmul_peak(device, p, 4096 if device.type != "cpu" else 1024) for p in precisions}
+    log.section("Speed (per interpolated frame; 4K with flows at half size); matrix-product peak here: "
+                + ", ".join(f"{p} {v:.1f} TFLOP/s" for p, v in peaks.items()),
+                ["method", "size", "precision", "batch", "compile", "tile", "ms/frame", "frames/s", "peak GiB",
+                 "GFLOP/frame", "TFLOP/s", "of peak", "first call (s)"])
+    flops: dict[tuple[str, str, int | None], float] = {}
     for config in mode.configs:
-        head = f"| {config.method} | {config.size} | {config.precision} | {config.batch} | {'yes' if config.compile else 'no'}"
-        if time.perf_counter() - began > budget:
-            lines.append(head + " | skipped: time budget | | | | | | |")
-            continue
-        try:
-            row = time_config(config, mode, device, flops)
-        except torch.cuda.OutOfMemoryError:
-            lines.append(head + " | out of memory | | | | | | |")
-            torch.cuda.empty_cache()
-            continue
-        tflops = row["flops"] / row["seconds"] / 1e12
-        memory = "n/a" if row["peak"] is None else f"{row['peak'] / 2**30:.1f} GiB"
-        lines.append(f"{head} | {row['seconds'] * 1e3:.1f} | {1 / row['seconds']:.2f} | {memory} "
-                     f"| {row['flops'] / 1e9:.0f} | {tflops:.2f} | {tflops / peaks[config.precision]:.0%} "
-                     f"| {row['warmup']:.1f} |")
-    lines += ["", f"Total {time.perf_counter() - began:.0f} s."]
-    return "\n".join(lines) + "\n", passed
+        log.row({"method": config.method, "size": config.size, "precision": config.precision, "batch": config.batch,
+                 "compile": config.compile, "tile": config.tile or "no"},
+                lambda c=config: speed_row(c, mode, device, peaks, flops))
+    log.text("", f"Total {log.elapsed():.0f} s; rows that raised: {log.errors}.")
+    return passed
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--reduced", action="store_true", help="small frames, fp32 and bf16 (for the CPU)")
-    parser.add_argument("--out", type=Path, default=Path("gpu_check.md"))
-    parser.add_argument("--budget", type=float, default=420.0, help="seconds after which timed rows are skipped")
+    parser.add_argument("--out", type=Path, default=Path("gpu_check.md"),
+                        help="the markdown report; the JSON lines go next to it (.jsonl)")
+    parser.add_argument("--budget", type=float, default=480.0,
+                        help="seconds after which the remaining rows are written as skipped (%(default)s)")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     mode = reduced_mode() if args.reduced else full_mode(device)
-    text, passed = report(device, mode, args.budget)
-    args.out.write_text(text)
-    print(text)
-    return 0 if passed else 1
+    log = RowLog(args.out, args.budget)
+    passed = run_check(device, mode, log)
+    return 0 if passed and not log.errors else 1
 
 
 if __name__ == "__main__":

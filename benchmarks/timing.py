@@ -38,16 +38,18 @@ def parse_benchmark_args(parser: argparse.ArgumentParser, argv: list[str] | None
     return args
 
 
-def median_seconds(fn: Callable[[], object], runs: int, warm_up: bool = True) -> float:
+def median_seconds(fn: Callable[[], object], runs: int, warm_up: bool = True,
+                   clock: Callable[[], float] = time.perf_counter) -> float:
     """Median seconds of `runs` calls of `fn`, after one warm-up call (allocator, caches,
-    one-time setup) unless `warm_up` is false."""
+    one-time setup) unless `warm_up` is false; `clock` = time.process_time counts this
+    process's CPU time instead of wall time (steadier on a machine shared with other jobs)."""
     if runs < 1:
         raise ValueError(f"runs must be at least 1, got {runs}")
     if warm_up:
         fn()
     times = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)

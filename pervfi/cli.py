@@ -33,8 +33,15 @@ from pervfi.media.sources import Sequence
 from pervfi.media.sources import discover as discover_sequences
 from pervfi.media.writers import Encoding, OutputPaths, check_frame_folder
 from pervfi.models.method_names import parse_method
-from pervfi.runtime.console import ArgumentParser, configure_logging, program_name, run_command
-from pervfi.runtime.launch import launched
+from pervfi.runtime.budget import parse_memory
+from pervfi.runtime.console import (
+    ArgumentParser,
+    add_threads_option,
+    configure_logging,
+    program_name,
+    run_command,
+)
+from pervfi.runtime.launch import command_started, launched
 
 if TYPE_CHECKING:
     from pervfi.runtime.sequence import Report, Settings
@@ -93,6 +100,13 @@ def _tile(text: str) -> int:
     return value
 
 
+def _memory(text: str) -> int:
+    try:
+        return parse_memory(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog=program_name("infer_video.py"), description="Video frame interpolation with PerVFI (CVPR 2024).")
     parser.add_argument("-m", "--method", default="raft+pervfi",
@@ -131,7 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     large = parser.add_argument_group("large frames")
     large.add_argument("--flow-scale", type=_bounded(float, 0.0, 1.0, low_open=True), default=1.0,
                        help="estimate flow at this fraction of the resolution, e.g. 0.5 for 4K (default: 1)")
-    large.add_argument("--tile", type=_tile, help="run the generator in overlapping tiles of this size (pixels)")
+    tiles = large.add_mutually_exclusive_group()
+    tiles.add_argument("--tile", type=_tile, help="run the generator in overlapping tiles of this size (pixels)")
+    tiles.add_argument("--max-memory", type=_memory, metavar="SIZE",
+                       help="memory the run may take on the device, e.g. 8GB or 512MiB: the generator runs in "
+                            "tiles sized to fit when a whole frame would not (default: what the device has free)")
     speed = parser.add_argument_group("speed")
     speed.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
                        help="model arithmetic: fp32, bf16 or fp16 (default: fp32; bf16 on CUDA GPUs that have it)")
@@ -139,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="compile the models with torch.compile for the frame size (slow start, faster frames)")
     speed.add_argument("--batch", type=_bounded(int, 1), default=1,
                        help="frame pairs (and output frames) through the models at once (default: %(default)s)")
+    add_threads_option(speed)
     output = parser.add_argument_group("output video")
     output.add_argument("--montage", action="store_true",
                         help="also write a side-by-side video: input (held) | output")
@@ -159,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _parallel(args: argparse.Namespace) -> bool:
     """Whether the run is split into segments: --devices, --shard, --merge or torchrun's ranks."""
     return args.devices is not None or args.shard is not None or args.merge or launched() is not None
+
+
+def check_many(args: argparse.Namespace) -> None:
+    """PerVFIError for --shard with --merge: a merge joins what every shard wrote."""
+    if args.shard is not None and args.merge:
+        raise PerVFIError("--merge joins the segments of every shard: run it without --shard")
 
 
 def encoding_from(args: argparse.Namespace) -> Encoding:
@@ -193,8 +218,10 @@ def check_writable(folder: Path) -> bool:
     return created
 
 
-def run(args: argparse.Namespace) -> None:
-    """Check everything the user gave, then interpolate every sequence."""
+def run(args: argparse.Namespace, started: float) -> None:
+    """Check everything the user gave, then interpolate every sequence; `started`: when the
+    command began (a time.time(); under torchrun, the launcher's start), for the summary's rates."""
+    check_many(args)
     encoding = encoding_from(args)
     method = parse_method(args.method)
     roots = args.dataroot or [DEFAULT_INPUT]
@@ -207,17 +234,21 @@ def run(args: argparse.Namespace) -> None:
     if args.png:  # a frames folder holding a user's files is refused now, not after earlier sequences
         for sequence in sequences:
             check_frame_folder(OutputPaths.of(args.save, sequence.name, args.method, args.ext).frames)
-    created = check_writable(args.save)
+    # Under torchrun a sibling rank may have made the folder a moment ago: made by this command too.
+    fresh = launched() is not None and args.save.is_dir() and args.save.stat().st_mtime >= started
+    created = check_writable(args.save) or fresh
     try:
-        interpolate(args, method.generator, sequences, encoding)
+        interpolate(args, method.generator, sequences, encoding, started)
     except BaseException:
         if created and not any(args.save.iterdir()):
             args.save.rmdir()  # nothing was finished: leave no empty output folder
         raise
 
 
-def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequence], encoding: Encoding) -> None:
+def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequence], encoding: Encoding,
+                started: float) -> None:
     """Load the models and run each sequence, one summary line each."""
+    from pervfi.core.cpu_threads import use_threads
     from pervfi.models import registry
     from pervfi.runtime.device import resolve_device
     from pervfi.runtime.interpolator import Interpolator
@@ -236,28 +267,49 @@ def interpolate(args: argparse.Namespace, generator: str, sequences: list[Sequen
             log.warning("%s applies to the v00 generator (pervfi); %s draws no noise", flag, generator)
     options = {"heat": args.heat} if noisy and args.heat is not None else {}
     model = {"method": args.method, "checkpoint_dir": str(args.ckpt_dir), "generator_options": options,
-             "flow_scale": args.flow_scale, "tile": args.tile, "precision": args.precision, "compile": args.compile,
-             "batch": args.batch}
+             "flow_scale": args.flow_scale, "tile": args.tile, "max_memory": args.max_memory,
+             "precision": args.precision, "compile": args.compile, "batch": args.batch}
     if _parallel(args):
         from pervfi.runtime.parallel import run_parallel
 
-        started = time.perf_counter()
-        for sequence, report in run_parallel(sequences, args.save, args.method, settings, model, args.devices,
-                                             args.shard, args.merge, args.segment_frames, args.device):
-            log.info("%s: %s", sequence.name, summary(report, time.perf_counter() - started, settings))
+        if args.devices is None and not args.merge:  # this process interpolates: one rank or one shard
+            use_threads(args.threads)
+        joined = run_parallel(sequences, args.save, args.method, settings, model, args.devices, args.shard,
+                              args.merge, args.segment_frames, args.device, args.threads)
+        log_joined(joined, time.time() - started, settings, merged=args.merge)
         return
+    threads = use_threads(args.threads)
     interpolator = Interpolator.from_method(**model, device=device)
-    log.info("%s on %s (%s): %d sequence(s)", args.method, interpolator.device, interpolator.precision,
-             len(sequences))
-    started = time.perf_counter()
+    log.info("%s on %s (%s, %d CPU thread%s): %d sequence(s)", args.method, interpolator.device,
+             interpolator.precision, threads, "s" if threads > 1 else "", len(sequences))
+    begun_all = time.perf_counter()
     frames = 0
     for sequence in sequences:
         begun = time.perf_counter()
         report = SequenceRun(interpolator, sequence, args.save, args.method, settings).run()
         frames += report.frames_written
-        log.info("%s: %s", sequence.name, summary(report, time.perf_counter() - begun, settings))
+        log.info("%s: %s", sequence.name, summary(report, settings, pace(report.frames_written,
+                                                                         time.perf_counter() - begun)))
     if len(sequences) > 1:
-        log.info("all %d sequences: %s", len(sequences), pace(frames, time.perf_counter() - started))
+        log.info("all %d sequences: %s", len(sequences), pace(frames, time.perf_counter() - begun_all))
+
+
+def log_joined(joined: list[tuple[Sequence, Report]], seconds: float, settings: Settings, merged: bool) -> None:
+    """The summary of a split run, timed by the whole command's `seconds`. The segments of
+    several sequences run side by side, so only their total has a rate; a merge only joins
+    (each shard reported its own rate), so it gives its time and no rate."""
+
+    def measured(frames: int) -> str:
+        return f"{frames} frames joined in {seconds:.1f} s" if merged else pace(frames, seconds)
+
+    if len(joined) == 1:
+        (sequence, report), = joined
+        log.info("%s: %s", sequence.name, summary(report, settings, measured(report.frames_written)))
+        return
+    for sequence, report in joined:
+        log.info("%s: %s", sequence.name, summary(report, settings, f"{report.frames_written} frames"))
+    if joined:
+        log.info("all %d sequences: %s", len(joined), measured(sum(report.frames_written for _, report in joined)))
 
 
 def pace(frames: int, seconds: float) -> str:
@@ -265,8 +317,8 @@ def pace(frames: int, seconds: float) -> str:
     return f"{frames} frames in {seconds:.1f} s ({frames / max(seconds, 1e-9):.2f} frames/s)"
 
 
-def summary(report: Report, seconds: float, settings: Settings) -> str:
-    """What one sequence gave: its frames and pace, where each output is, what was found."""
+def summary(report: Report, settings: Settings, measured: str) -> str:
+    """What one sequence gave: `measured` (its frames and pace), where each output is, what was found."""
     outputs = [f"-> {report.video}"]
     if report.montage is not None:
         outputs.append(f"montage {report.montage}")
@@ -277,16 +329,19 @@ def summary(report: Report, seconds: float, settings: Settings) -> str:
         notes.append(f"{report.scene_cuts} scene cut(s)")
     if settings.dedup:
         notes.append(f"{report.duplicates} duplicate(s) replaced")
+    if report.variable_rate:
+        notes.append("variable frame rate: the source's frame times kept")
     if report.replaced:
         notes.append(f"replaced an earlier run's {', '.join(path.name for path in report.replaced)}")
-    text = f"{pace(report.frames_written, seconds)} {', '.join(outputs)}"
+    text = f"{measured} {', '.join(outputs)}"
     return f"{text} ({'; '.join(notes)})" if notes else text
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = command_started(fallback=time.time())
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet)
-    return run_command(lambda: run(args), stopped="unfinished outputs removed")
+    return run_command(lambda: run(args, started), stopped="unfinished outputs removed")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Fetch official checkpoints ahead of time: ``python -m pervfi.download [--ckpt-dir DIR] NAME... | all``.
 
 NAME is a registered model with a checkpoint (v00, vb, raft, raft_small, gma, gmflow, or an
-alias such as pervfi). Files already present are left alone. Prints the path of each
+alias such as pervfi; `all`: every one of them) or a registered weight file that training
+reads (network-lf: softmax splatting's pyramid, for `--init scratch`, from its authors' site).
+Files already present are left alone. Prints the path of each
 checkpoint on stdout; progress and errors go to stderr, and errors exit with status 2.
 """
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pervfi.core.errors import UnknownNameError
 from pervfi.models import registry
 from pervfi.models.checkpoints import DEFAULT_CHECKPOINT_DIR, checkpoint_names, fetch_checkpoints
 from pervfi.models.registry import ModelEntry
+from pervfi.models.weight_files import fetch_weight_file
 from pervfi.runtime.console import ArgumentParser, configure_logging, program_name, run_command
 
 ALL = "all"
@@ -29,9 +32,8 @@ def resolve_names(names: list[str]) -> list[ModelEntry]:
         except UnknownNameError:
             entry = None
         if entry is None or entry.checkpoint is None:
-            raise UnknownNameError(
-                f"no checkpoint named {name!r}; choose from: {', '.join(checkpoint_names())}, or {ALL}"
-            )
+            raise UnknownNameError(f"no checkpoint named {name!r}; choose from: "
+                                   f"{', '.join(checkpoint_names() + registry.file_names())}, or {ALL}")
         entries.setdefault(entry.name, entry)
     return list(entries.values())
 
@@ -48,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Download the official PerVFI and optical-flow checkpoints from the Hugging Face Hub.",
     )
     parser.add_argument("names", nargs="+", metavar="NAME",
-                        help=f"{', '.join(map(_with_aliases, checkpoint_names()))}, or {ALL}")
+                        help=f"{', '.join(map(_with_aliases, checkpoint_names()))}, or {ALL}; or a weight file:"
+                             f" {', '.join(registry.file_names())}")
     parser.add_argument("--ckpt-dir", default=DEFAULT_CHECKPOINT_DIR,
                         help=f"checkpoint folder (default: {DEFAULT_CHECKPOINT_DIR})")
     return parser
@@ -59,9 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
 
     def work() -> None:
+        files = [name for name in dict.fromkeys(args.names) if name in registry.file_names()]
+        models = [name for name in args.names if name not in files]
         # offline, the message says what to download by hand, not to run this command again
-        for path in fetch_checkpoints(resolve_names(args.names), args.ckpt_dir, suggest_download_command=False):
+        entries = resolve_names(models) if models else []
+        for path in fetch_checkpoints(entries, args.ckpt_dir, suggest_download_command=False):
             print(path)
+        for name in files:
+            print(fetch_weight_file(name, args.ckpt_dir))
 
     return run_command(work)  # on a stop, the Hub client has removed its partial file
 

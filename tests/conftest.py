@@ -1,4 +1,5 @@
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,10 @@ from tests.checkpoint_files import model_state, official_layout, serialized, wri
 
 # Results are compared in float32 on the CPU; keep the two cores for one test at a time.
 torch.set_num_threads(max(1, torch.get_num_threads()))
+# The tools' default threads follow the cores free at their start (pervfi.core.cpu_threads), and
+# the thread count can change a pixel by one grey level: tests that run a tool, in this process
+# or in a child, get this fixed figure instead, so runs compared with each other match.
+os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +50,14 @@ def _restore_package_logger():
     saved = (list(log.handlers), log.propagate, log.level)
     yield
     log.handlers[:], log.propagate, log.level = saved
+
+
+@pytest.fixture(autouse=True)
+def _whole_frames_whatever_is_free(monkeypatch):
+    """Without a budget the interpolator tiles when the device's free memory is short; on a
+    shared machine that would change results from run to run. Tests see no limit unless they
+    set a budget (tests/test_memory_budget.py)."""
+    from pervfi.runtime import memory
+
+    in_use_and_free = memory.in_use_and_free
+    monkeypatch.setattr(memory, "in_use_and_free", lambda device: (in_use_and_free(device)[0], None))

@@ -4,7 +4,9 @@ It speaks what `huggingface_hub.hf_hub_download` needs (point HF_ENDPOINT at `ur
 HEAD and GET on ``/{repo_id}/resolve/{revision}/{filename}``, answered with the headers the
 Hub sends (``X-Repo-Commit``, ``ETag``, ``Content-Length``); the revision is ``main`` or the one
 commit, `COMMIT`, any other is a 404 with ``X-Error-Code: RevisionNotFound``; a file it does not
-hold is a 404 with ``X-Error-Code: EntryNotFound``. Every request is recorded.
+hold is a 404 with ``X-Error-Code: EntryNotFound``. Every request is recorded. It also serves
+`plain` files ({path: bytes}) at ``/{path}``, as an ordinary web site (for weight files that
+come from their authors' site, not the Hub).
 
 A file can be made to break in transit: its first GET announces the full length, sends
 `cut_after` bytes and closes the connection; every later GET of it (the client's retries) is
@@ -40,6 +42,7 @@ class HubServer:
     cut_after: dict[str, int] = field(default_factory=dict)  # filename -> bytes sent before closing
     stall_after: dict[str, int] = field(default_factory=dict)  # filename -> bytes sent before stalling
     lifetime_s: float = 60.0
+    plain: dict[str, bytes] = field(default_factory=dict)  # path -> bytes, served at /{path}
     requests: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -97,8 +100,10 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, send_body: bool) -> None:
             revision, filename = self.path[len(prefix):].split("/", 1) if self.path.startswith(prefix) else (None, None)
+            if filename is None and self.path.lstrip("/") in hub.plain:
+                filename, revision = self.path.lstrip("/"), "main"
             hub.record(Request(self.command, filename or self.path, revision))
-            body = hub.files.get(filename) if filename else None
+            body = (hub.plain if filename in hub.plain else hub.files).get(filename) if filename else None
             if body is None or revision not in ("main", COMMIT):
                 self.send_response(404)
                 self.send_header("X-Error-Code", "EntryNotFound" if body is None else "RevisionNotFound")

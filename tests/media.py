@@ -1,6 +1,7 @@
 """Self-made test media: textured frames with known motion, frame folders and videos."""
 from __future__ import annotations
 
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -63,3 +64,33 @@ def video_frames(path: Path) -> tuple[dict, list[np.ndarray]]:
     width, height = meta["size"]
     frames = [np.frombuffer(data, np.uint8).reshape(height, width, 3) for data in reader]
     return meta, frames
+
+
+def write_vfr_video(path: Path, frames: list[np.ndarray], times_ms: list[int], end_ms: int,
+                    audio: bool = True, gop: int = 250) -> Path:
+    """A variable-frame-rate H.264 mp4 (yuv444p, lossless) made by ffmpeg: frame k shown at
+    `times_ms[k]` until the next frame, the last one until `end_ms`; with a tone of that length
+    (AAC) when `audio`. ffmpeg's concat demuxer gives each picture its duration."""
+    folder = path.with_name(f"{path.stem}-frames")
+    pictures = write_frames(folder, frames)
+    durations = [b - a for a, b in zip(times_ms, [*times_ms[1:], end_ms])]
+    listing = folder / "list.txt"
+    listing.write_text("ffconcat version 1.0\n" + "".join(
+        f"file '{picture.resolve()}'\noption framerate 1000\nduration {ms / 1000}\n"
+        for picture, ms in zip(pictures, durations)))
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing)]
+    if audio:
+        command += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={end_ms / 1000}",
+                    "-map", "0:v", "-map", "1:a", "-c:a", "aac"]
+    command += ["-c:v", "libx264", "-g", str(gop), "-pix_fmt", "yuv444p", "-crf", "0", "-fps_mode", "passthrough",
+                "-enc_time_base", "1:1000", str(path)]
+    subprocess.run(command, check=True)
+    return path
+
+
+def frame_times(path: Path) -> list[float]:
+    """The presentation times (seconds) of a video's frames, as decoded."""
+    import av
+
+    with av.open(str(path)) as container:
+        return [float(frame.time) for frame in container.decode(video=0)]

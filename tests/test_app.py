@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -16,11 +17,13 @@ import cv2
 import numpy as np
 import pytest
 
+from pervfi.app.jobs import Request, Studio
 from pervfi.app.limits import Limits, default_limits
 from pervfi.core.errors import InputError
 from pervfi.media.sources import frame_sequence
 from pervfi.runtime.sequence import Settings
 from tests.app_server import ROOT, start_app
+from tests.hub_server import HubServer
 from tests.media import moving_frames, read_png, texture, video_frames, write_frames, write_video
 from tests.test_gif import gif_frames
 
@@ -124,6 +127,59 @@ def test_methods_say_which_can_run(client):
                                      "is set)")
 
 
+def _method_labels(ckpt: Path, endpoint: str) -> dict[str, str]:
+    """The method labels the app would show, computed in a fresh process that has HF_ENDPOINT at
+    `endpoint` and no HF_HUB_OFFLINE (the Hub client reads both when it is imported)."""
+    code = ("import json, sys\nfrom pervfi.app.methods import method_choices\n"
+            "print(json.dumps({c.name: c.label for c in method_choices(sys.argv[1])}))")
+    env = {key: value for key, value in os.environ.items() if key != "HF_HUB_OFFLINE"}
+    result = subprocess.run([sys.executable, "-c", code, str(ckpt)], cwd=ROOT, capture_output=True, text=True,
+                            env={**env, "HF_ENDPOINT": endpoint}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_without_the_hub_learned_methods_are_unavailable_with_the_reason(tmp_path):
+    """Not only with HF_HUB_OFFLINE: one quick request at start tells whether the Hub answers
+    (here its endpoint is a closed local port, as on a machine without a network)."""
+    with HubServer("any/repo", {}) as hub:
+        labels = _method_labels(tmp_path, hub.url)
+        assert labels["raft+pervfi"] == "raft+pervfi (downloads RAFT/raft-sintel.pth, PerVFI/v00.pth on first use)"
+    labels = _method_labels(tmp_path, hub.url)  # the server has stopped: its port refuses connections
+    assert labels["dis+splat"] == "dis+splat"
+    assert labels["raft+pervfi"].startswith("raft+pervfi (unavailable: RAFT/raft-sintel.pth, PerVFI/v00.pth missing "
+                                            f"and the Hub cannot be reached ({hub.url}")
+    assert labels["dis+pervfi-vb"].startswith("dis+pervfi-vb (unavailable: PerVFI/vb.pth missing and the Hub")
+
+
+@pytest.mark.parametrize("count, message", [(0, "no image uploaded"), (1, "one image uploaded")])
+def test_fewer_than_two_images_are_counted_in_words(tmp_path, count, message):
+    images = image_pair(tmp_path)[:count]
+    with pytest.raises(InputError, match=f"^{message}; interpolation needs at least two$"):
+        Studio(tmp_path, "cpu", Limits(), EXAMPLE.parent).run(Request(kind="images", images=images), tmp_path / "job")
+
+
+def test_the_log_speaks_in_the_tools_words(app):
+    log = app.output()
+    assert "PerVFI demo: clips up to 3 s, at most 40 output frames a job, frames up to 400 pixels a side, " \
+           "4 jobs waiting;" in log
+    assert re.search(r"serving on http://127\.0\.0\.1:\d+ \(Ctrl-C stops it\)", log)
+    assert "Limits(" not in log and "share=True" not in log and "launch()" not in log
+
+
+def test_a_port_in_use_is_one_line_naming_the_flag():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "pervfi.app", "--port", str(port)], cwd=ROOT,
+                                capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                                timeout=240)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (f"error: cannot serve on 127.0.0.1:{port}: the port is in use; "
+                                                     "choose another with --port")
+
+
 def _garbage_video(folder: Path) -> dict:
     (folder / "clip.mp4").write_bytes(b"this is not a video")
     return {"source": "Video", "video": folder / "clip.mp4"}
@@ -205,7 +261,7 @@ def test_limits_come_from_flags_or_the_environment():
 @pytest.mark.parametrize("entry", [["-m", "pervfi.app"], ["app.py"]], ids=["module", "space"])
 def test_bad_flags_are_one_line_with_status_2(entry, args, env, message):
     result = subprocess.run([sys.executable, *entry, *args], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, **env}, timeout=120)
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", **env}, timeout=120)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith(message)
 

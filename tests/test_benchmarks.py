@@ -13,9 +13,21 @@ SCRIPTS = sorted((ROOT / "benchmarks").glob("bench_*.py"))
 
 
 def test_every_benchmark_is_covered():
-    assert [path.name for path in SCRIPTS] == ["bench_flow.py", "bench_generators.py", "bench_memory.py",
-                                               "bench_parallel.py", "bench_pipeline.py", "bench_splat.py",
-                                               "bench_train.py"]
+    assert [path.name for path in SCRIPTS] == [
+        "bench_compile.py",
+        "bench_flow.py",
+        "bench_generators.py",
+        "bench_learning.py",
+        "bench_long_film.py",
+        "bench_memory.py",
+        "bench_parallel.py",
+        "bench_pipeline.py",
+        "bench_precision_cpu.py",
+        "bench_precision_e2e.py",
+        "bench_splat.py",
+        "bench_tiles.py",
+        "bench_train.py",
+    ]
 
 
 @pytest.fixture
@@ -29,15 +41,23 @@ def torch_settings():
     torch.set_grad_enabled(grad)
 
 
+# bench_parallel and bench_precision_e2e start tool processes (each loading PyTorch), bench_precision_cpu
+# runs bf16, emulated on CPUs without it, bench_compile waits for inductor: slow
+SLOW = {"bench_compile.py", "bench_learning.py", "bench_long_film.py", "bench_parallel.py", "bench_precision_cpu.py", "bench_precision_e2e.py"}
+
+# compiling with inductor, and bf16/fp16 emulated on a CPU without them, take many minutes on 2 cores
+HEAVY = {"bench_compile.py", "bench_learning.py", "bench_precision_cpu.py", "bench_precision_e2e.py"}
+
+
 @pytest.mark.parametrize("script", [
-    # bench_parallel starts several tool processes (each loading PyTorch): slow
-    pytest.param(path, marks=pytest.mark.slow) if path.name == "bench_parallel.py" else path for path in SCRIPTS
+    pytest.param(path, marks=(pytest.mark.slow, pytest.mark.heavy) if path.name in HEAVY else pytest.mark.slow)
+    if path.name in SLOW else path for path in SCRIPTS
 ], ids=lambda path: path.stem)
 def test_benchmark_runs_in_smoke_mode(script, monkeypatch, capsys, torch_settings):
     monkeypatch.setattr(sys, "argv", [str(script), "--smoke"])
     runpy.run_path(str(script), run_name="__main__")
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) >= 2 and ("64×96" in lines[0] or "64×64" in lines[0]), lines  # the smoke size, said
+    assert len(lines) >= 2 and any(size in lines[0] for size in ("64×96", "96×64", "64×64")), lines  # the smoke size, said
 
 
 def test_the_readmes_benchmark_command_runs_from_any_folder(tmp_path):

@@ -5,6 +5,7 @@ weight-free dis+splat unless a real process is the point."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -268,3 +269,34 @@ def test_help_and_argument_errors_do_not_import_torch(args):
     result = subprocess.run([sys.executable, "-c", probe, *args], cwd=ROOT, capture_output=True, text=True,
                             timeout=60)
     assert result.stderr.splitlines()[-1] == "False", result.stderr
+
+
+# Issue 26: --shard with --merge refused; rates from the whole command's time; a merge has none
+
+
+def test_shard_with_merge_is_refused_in_one_line(capsys, tmp_path, seq):
+    line = one_error(*cli(capsys, "-m", METHOD, "-data", seq, "-s", tmp_path / "out", "--shard", "0/1", "--merge"))
+    assert line == "error: --merge joins the segments of every shard: run it without --shard"
+    assert not (tmp_path / "out").exists()
+
+
+def test_after_a_merge_the_summary_gives_the_join_time_and_no_rate(capsys, tmp_path, seq):
+    job = ["-m", METHOD, "-data", seq, "-s", tmp_path / "out", "--segment-frames", "2"]
+    assert cli(capsys, *job, "--shard", "0/1")[0] == 0
+    status, lines = cli(capsys, *job, "--merge")
+    assert status == 0, lines
+    (line,) = [line for line in lines if line.startswith("seq: ")]
+    assert re.match(r"seq: 5 frames joined in \d+\.\d s -> ", line) and "frames/s" not in line, line
+
+
+def test_the_command_start_is_the_launchers_under_torchrun():
+    """A launched rank times the whole command from its launcher's (its parent's) start."""
+    from pervfi.runtime.launch import command_started
+
+    code = "import time; from pervfi.runtime.launch import command_started as c; print(time.time() - c(0.0))"
+    alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    launched = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                              env={**os.environ, "RANK": "1", "WORLD_SIZE": "2"})
+    ours = time.time() - command_started(0.0)  # this test process: the launched child's parent
+    assert 0 < float(alone.stdout) < ours
+    assert float(launched.stdout) == pytest.approx(ours, abs=max(1.0, float(alone.stdout) + 0.5))

@@ -4,6 +4,7 @@ huggingface_hub reads HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE when it is importe
 download runs in a fresh Python process with those variables pointing at the local server
 and a temporary folder.
 """
+import dataclasses
 import hashlib
 import os
 import signal
@@ -15,9 +16,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
+from pervfi.core.errors import CheckpointError
 from pervfi.download import main, resolve_names
-from pervfi.models import registry
+from pervfi.models import registry, weight_files
 from pervfi.models.checkpoints import checkpoint_names
 from tests.checkpoint_files import model_state, official_layout, serialized
 from tests.hub_server import COMMIT, HubServer
@@ -293,3 +296,49 @@ def test_usage_names_the_command_as_run(monkeypatch, capsys, argv0, shown):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert capsys.readouterr().out.startswith(f"usage: {shown} [-h]")
+
+
+# -- weight files from their authors' site (softmax splatting's network-lf.pytorch) ------------
+
+LF_PATH = "softsplat/network-lf.pytorch"
+
+
+def _lf_file(hub_url: str, monkeypatch, sha256=None) -> bytes:
+    """A small state dict served as network-lf at `hub_url` (the registry entry pointed there)."""
+    entry = registry.get_file("network-lf")
+    moved = dataclasses.replace(entry, url=f"{hub_url}/{LF_PATH}", sha256=sha256)
+    monkeypatch.setattr(registry, "_files", lambda: {"network-lf": moved})
+    return serialized({"moduleSynthesis.moduleEncode.moduleOne.0.weight": torch.ones(2, 3)})
+
+
+def test_a_weight_file_downloads_from_its_site_on_first_use_only(tmp_path, monkeypatch, capsys):
+    with HubServer(HUB_REPO, {}) as hub:
+        data = _lf_file(hub.url, monkeypatch)
+        hub.plain[LF_PATH] = data
+        assert main(["--ckpt-dir", str(tmp_path), "network-lf"]) == 0
+        assert main(["--ckpt-dir", str(tmp_path), "network-lf"]) == 0
+    target = tmp_path / "network-lf.pytorch"  # where the authors' loader reads it: checkpoints/network-lf.pytorch
+    assert target.read_bytes() == data and hub.count("GET", LF_PATH) == 1
+    assert capsys.readouterr().out.split() == [str(target)] * 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]  # no temporary file left
+
+
+@pytest.mark.parametrize("failure", ["offline", "cut", "checksum", "absent"])
+def test_a_weight_file_that_cannot_be_had_is_one_line_naming_it_and_where_to_put_it(tmp_path, monkeypatch, failure):
+    with HubServer(HUB_REPO, {}) as hub:
+        data = _lf_file(hub.url, monkeypatch, sha256="0" * 64 if failure == "checksum" else None)
+        if failure != "absent":
+            hub.plain[LF_PATH] = data
+        if failure == "cut":
+            hub.cut_after[LF_PATH] = 10
+        if failure == "offline":
+            monkeypatch.setattr(weight_files, "is_offline_mode", lambda: True)
+        with pytest.raises(CheckpointError) as err:
+            weight_files.fetch_weight_file("network-lf", tmp_path)
+    message, target = str(err.value), tmp_path / "network-lf.pytorch"
+    assert "\n" not in message and str(target) in message, message
+    if failure != "checksum":
+        assert f"download {hub.url}/{LF_PATH} and save it as {target}" in message, message
+    assert list(tmp_path.iterdir()) == []  # nothing half-written under the final name or beside it
+    if failure == "offline":
+        assert hub.requests == []

@@ -125,7 +125,7 @@ def test_best_noise_decodes_with_the_reference_latents_heat(path) -> None:
     inputs = vec["inputs"]
     generator_model = fill(build_generator("v00"), vec["salt"], vec["gain"])
     flows = GivenFlow(inputs["img0"], inputs["flow01"], inputs["flow10"])
-    method = ModelMethod("given+v00", Interpolator(flows, generator_model, device="cpu"), noise="best")
+    method = ModelMethod("given+v00", Interpolator(flows, generator_model, device="cpu", precision="fp32"), noise="best")
     (pred,) = method.interpolate(inputs["img0"], inputs["img1"], [inputs["time"]], [inputs["gt"]],
                                  torch.Generator().manual_seed(4))
     height, width = inputs["gt"].shape[-2:]

@@ -3,7 +3,7 @@ and their contracts."""
 import pytest
 import torch
 
-from pervfi.models.flow import build_flow_estimator
+from pervfi.models.flow import alternate_correlation, build_flow_estimator, gma, gmflow_transformer
 from tests.conformance import assert_conforms, fill, load_vector, manifest, vector_params
 from tests.seeded_weights import seeded
 
@@ -27,6 +27,20 @@ def test_flow_matches_reference(path):
     model = fill(build_flow_estimator(vec["model"]), vec["salt"], vec["gain"])
     flow = model.estimate(vec["inputs"]["img0"], vec["inputs"]["img1"])
     assert_conforms(flow, vec["output"], max_abs=FLOW_TOLERANCE)
+
+
+@pytest.mark.parametrize("path", _vectors())
+def test_large_frame_path_matches_reference(path, monkeypatch):
+    """The path of frames too large for quadratic memory (RAFT's alternate correlation, GMA's
+    attention recomputed by fused attention, GMFlow's window attention a query row at a
+    time), forced on the reference's frames."""
+    monkeypatch.setattr(alternate_correlation, "FULL_VOLUME_BYTES", 0)
+    monkeypatch.setattr(gma, "FULL_VOLUME_BYTES", 0)
+    monkeypatch.setattr(gmflow_transformer, "ATTENTION_BYTES", 1)
+    vec = load_vector(path)
+    model = fill(build_flow_estimator(vec["model"]), vec["salt"], vec["gain"])
+    flow01, flow10 = model.estimate_bidirectional(vec["inputs"]["img0"], vec["inputs"]["img1"])
+    assert_conforms(flow01, vec["output"], max_abs=FLOW_TOLERANCE)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from pervfi.models.generators import build_generator
+from pervfi.ops import bands
 from tests.conformance import assert_conforms, fill, load_vector, manifest, reference_noise, vector_params
 from tests.seeded_weights import seeded
 
@@ -13,8 +14,11 @@ def _filled(vec):
     return fill(build_generator(vec["model"]), vec["salt"], vec["gain"])
 
 
+@pytest.mark.parametrize("banded", [False, True], ids=["whole", "banded"])
 @pytest.mark.parametrize("path", vector_params("v00_*.pt") + vector_params("vb_*.pt"))
-def test_prediction_and_soft_masks_match_reference(path):
+def test_prediction_and_soft_masks_match_reference(path, banded, monkeypatch):
+    if banded:  # the large-frame path: every full-resolution step a band of 8 rows at a time
+        monkeypatch.setattr(bands, "BAND_BYTES", 1)
     vec = load_vector(path)
     inputs = vec["inputs"]
     pred, masks = _filled(vec).interpolate(

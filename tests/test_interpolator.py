@@ -17,7 +17,7 @@ def _interpolator(method: str, salt: str, gains: dict) -> Interpolator:
     spec = parse_method(method)
     flow = fill(build_flow_estimator(spec.flow), salt, gains[spec.flow])
     generator = fill(build_generator(spec.generator), salt, gains[spec.generator])
-    return Interpolator(flow, generator, device="cpu")
+    return Interpolator(flow, generator, device="cpu", precision="fp32")  # conformance: fp32 on every machine
 
 
 @pytest.mark.parametrize("path", vector_params("pipeline_*.pt"))

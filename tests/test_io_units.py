@@ -11,7 +11,7 @@ import pytest
 
 from pervfi.core.errors import InputError
 from pervfi.media.frame_files import list_frames, natural_key, read_image
-from pervfi.media.timeline import Timeline
+from pervfi.media.timeline import FrameTimes, Timeline
 from pervfi.media.video import exact_rate
 from pervfi.runtime.threads import ReadAhead, WriteBehind
 
@@ -57,24 +57,25 @@ def test_truncated_jpeg_is_an_error_naming_the_file(tmp_path: Path):
 
 
 def test_scale_timeline_is_the_reference_count_and_hits_every_source_frame():
-    timeline = Timeline.for_scale(Fraction(1), 4)
-    assert timeline.output_count(5) == 17
-    times = timeline.times(Fraction(0), timeline.end(5))
-    assert times[::4] == [Fraction(k) for k in range(5)]
+    timeline = Timeline.for_scale(FrameTimes.constant(Fraction(1), 5), 4)
+    assert timeline.count() == 17
+    frames = timeline.tail(0, 4)
+    assert [number for number, _ in frames] == list(range(17))
+    assert [time for _, time in frames][::4] == [Fraction(k) for k in range(5)]
 
 
 def test_target_rate_keeps_the_duration_and_reuses_coinciding_source_times():
-    timeline = Timeline.for_rate(Fraction(24), Fraction(60))
-    times = timeline.times(Fraction(0), timeline.end(48))
+    timeline = Timeline.for_rate(FrameTimes.constant(Fraction(24), 48), Fraction(60))
+    times = [time for _, time in timeline.tail(0, 47)]
     assert len(times) == 120 and times[-1] == Fraction(119, 60)  # 2 s at 60 fps
     source = {Fraction(k, 24) for k in range(48)}
     assert sum(t in source for t in times) == 24  # every other source frame falls on the grid
 
 
 def test_ntsc_rates_are_exact():
-    timeline = Timeline.for_rate(exact_rate(23.98), Fraction(60000, 1001))
-    assert timeline.input_rate == Fraction(24000, 1001)
-    assert timeline.output_count(1001) == 2503  # ceil(1001 · 2.5)
+    timeline = Timeline.for_rate(FrameTimes.constant(exact_rate(23.98), 1001), Fraction(60000, 1001))
+    assert timeline.source.rate == Fraction(24000, 1001)
+    assert timeline.count() == 2503  # ceil(1001 · 2.5)
 
 
 def test_read_ahead_is_bounded_and_passes_errors_on():

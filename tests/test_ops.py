@@ -116,5 +116,5 @@ def test_fallback_deformable_convolution_matches_torchvision():
         weight = torch.randn(channels, channels, 3, 3) * 0.1
         bias = torch.randn(channels)
         ref = torchvision.ops.deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)
-        out = _deform_conv2d_by_sampling(x, offset, weight, bias, 1, mask)
+        out = _deform_conv2d_by_sampling(x, offset, weight, bias, 1, mask, top=0)
         assert (out - ref).abs().max().item() < 1e-4

@@ -2,7 +2,9 @@
 scripts work from any folder (slow: a virtual environment and a build)."""
 import os
 import shutil
+import site
 import subprocess
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -12,14 +14,25 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ["pervfi", "pervfi-download", "pervfi-evaluate", "pervfi-app"]
 
 
+def _venv_seeing_this_interpreter(env_dir: Path) -> Path:
+    """A virtual environment that sees the packages of the interpreter running the tests (pip,
+    setuptools, the dependencies), in its order, whether that is a venv or the system's: a
+    ``.pth`` file lists its site folders. (``system_site_packages=True`` would reach the base
+    interpreter's packages instead, not those of a venv the tests run in.) Its scripts folder."""
+    venv.EnvBuilder(system_site_packages=False).create(env_dir)
+    folders = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])]
+    purelib = Path(sysconfig.get_path("purelib", vars={"base": str(env_dir), "platbase": str(env_dir)}))
+    (purelib / "_outer_site.pth").write_text("".join(f"{folder}\n" for folder in folders if Path(folder).is_dir()))
+    return env_dir / ("Scripts" if os.name == "nt" else "bin")
+
+
 @pytest.mark.slow
 def test_pip_install_gives_an_importable_package_and_its_console_scripts(tmp_path):
     source = tmp_path / "source"  # a copy, so the build leaves nothing in the working tree
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__",
                                                                   "output", "checkpoints", ".pytest_cache"))
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True).create(env_dir)  # pip, setuptools and the dependencies: the system's
-    bin_dir = env_dir / ("Scripts" if os.name == "nt" else "bin")
+    bin_dir = _venv_seeing_this_interpreter(env_dir)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("PYTHONPATH", None)
 

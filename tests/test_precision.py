@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pervfi.core.errors import InputError
 from pervfi.media.frame_files import read_frame
 from pervfi.media.tensors import to_tensor
 from pervfi.models.flow import build_flow_estimator
@@ -12,6 +13,7 @@ from pervfi.models.generators import build_generator
 from pervfi.models.method_names import parse_method
 from pervfi.ops import autocast
 from pervfi.runtime.interpolator import Interpolator
+from pervfi.runtime.precision import default_precision, resolve_precision
 from tests.conformance import DATA, assert_conforms, fill, load_vector, vector_params
 from tests.seeded_weights import seeded
 
@@ -65,7 +67,7 @@ def test_bf16_stays_within_35_db_of_fp32_on_real_frames():
     img0, img1 = (F.interpolate(x, size=(112, 256), mode="area") for x in frames)
     gains = {"raft": 0.5, "v00": 0.5}
     zs = build_generator("v00").sample_noise(1, 112, 256, rng=torch.Generator().manual_seed(0))
-    fp32 = _interpolator("raft+pervfi", gains).interpolate(img0, img1, 0.5, zs=zs)
+    fp32 = _interpolator("raft+pervfi", gains, precision="fp32").interpolate(img0, img1, 0.5, zs=zs)
     bf16 = _interpolator("raft+pervfi", gains, precision="bf16").interpolate(img0, img1, 0.5, zs=zs)
     assert psnr(bf16, fp32) >= MIN_BF16_PSNR
 
@@ -113,11 +115,64 @@ def test_the_frames_of_a_pair_are_encoded_once(monkeypatch):
     assert len(frames) == 3 and len(calls) == 1
 
 
-def test_precision_defaults_to_fp32_on_the_cpu_and_unknown_names_are_rejected():
+def _fake_cuda(monkeypatch, capabilities: dict[int, tuple[int, int]]) -> list:
+    """CUDA devices with these compute capabilities (index -> capability); returns the devices asked about."""
+    asked = []
+
+    def capability(device=None):
+        asked.append(device)
+        return capabilities[torch.device(device).index]
+    monkeypatch.setattr(torch.cuda, "get_device_capability", capability)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    return asked
+
+
+def test_the_default_is_bf16_only_on_gpus_that_have_it_natively_asking_the_interpolators_own(monkeypatch):
+    asked = _fake_cuda(monkeypatch, {0: (7, 0), 1: (8, 0), 2: (7, 5), 3: (9, 0)})  # V100, A100, T4, H100
+    assert [default_precision(torch.device("cuda", i)) for i in range(4)] == ["fp32", "bf16", "fp32", "bf16"]
+    assert [torch.device(device).index for device in asked] == [0, 1, 2, 3]  # never the current device (0)
+    assert resolve_precision("auto", torch.device("cuda", 2), training=True) == "fp32"  # training: the same policy
+    assert resolve_precision("bf16", torch.device("cuda", 2)) == "bf16"  # one flag away, emulated or not
+
+
+@pytest.mark.parametrize("features, expected", [
+    ({"avx2": True, "avx512_bf16": False, "amx_bf16": False}, "fp32"),  # this project's AMD EPYC: emulated
+    ({"avx2": True, "avx512_f": True, "avx512_bf16": False}, "fp32"),  # AVX-512 without BF16: emulated too
+    ({"avx512_f": True, "avx512_bf16": True}, "bf16"),                  # Cooper Lake, Zen 4
+    ({"amx_tile": True, "amx_bf16": True}, "bf16"),                      # Sapphire Rapids
+])
+def test_the_default_on_the_cpu_is_bf16_only_with_avx512_bf16_or_amx(monkeypatch, features, expected):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: dict(features))
+    interpolator = Interpolator(build_flow_estimator("dis"), build_generator("splat"), device="cpu")
+    assert interpolator.precision == expected
+    assert resolve_precision("auto", torch.device("cpu"), training=True) == expected
+    assert default_precision(torch.device("mps")) == "fp32"
+
+
+def test_an_emulated_precision_is_named_in_a_warning(monkeypatch, caplog):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx2": True})
     flow, generator = build_flow_estimator("dis"), build_generator("splat")
-    assert Interpolator(flow, generator, device="cpu").precision == "fp32"
-    with pytest.raises(ValueError, match="fp32, bf16, fp16"):
-        Interpolator(flow, generator, device="cpu", precision="fp8")
+    Interpolator(flow, generator, device="cpu", precision="bf16")
+    assert "bf16 is emulated on cpu" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True})
+    Interpolator(flow, generator, device="cpu", precision="bf16")
+    Interpolator(flow, generator, device="cpu", precision="fp32")
+    assert "emulated" not in caplog.text
+
+
+def test_low_precision_on_the_cpu_stores_the_models_channels_last():
+    flow, generator = seeded(build_flow_estimator("raft_small"), 0.5), seeded(build_generator("vb"), 0.65)
+    weight = lambda interpolator: interpolator.generator.deformableAlign.offset_conv1["l0"].weight  # noqa: E731
+    assert weight(Interpolator(flow, generator, device="cpu", precision="bf16")).is_contiguous(
+        memory_format=torch.channels_last)
+    assert weight(Interpolator(flow, generator, device="cpu", precision="fp32")).is_contiguous()
+    assert weight(Interpolator(flow, generator, device="cpu", precision="bf16", channels_last=False)).is_contiguous()
+
+
+def test_unknown_precision_names_are_rejected():
+    with pytest.raises(InputError, match="fp32, bf16, fp16"):
+        Interpolator(build_flow_estimator("dis"), build_generator("splat"), device="cpu", precision="fp8")
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ import torchvision
 from pervfi.core.errors import CheckpointError, UnknownNameError
 from pervfi.models.generators import build_generator
 from pervfi.models.generators.normalizing_flow import ActNorm, ZeroConv2d, squeeze2d
-from pervfi.train import LaplacianLoss, PerceptualLoss, losses, training_loss
+from pervfi.train import LaplacianLoss, PerceptualLoss, losses, scratch_generator, training_loss
 from tests.conformance import fill_state, load_vector, vector_params
 from tests.seeded_weights import seeded_state
 
@@ -219,7 +219,7 @@ def test_a_prediction_with_nan_leaves_the_image_losses_out_as_the_reference_does
     assert out["total"].item() == 3.0 and torch.isnan(out["lap"])
 
 
-def test_a_new_v00_starts_as_the_reference_trains_it_from_scratch():
+def test_a_new_v00_has_the_reference_default_initialisation():
     """Zero couplings, priors and deformable offsets; ActNorms initialised by the first
     training batch (so that the flow's input comes out standardised)."""
     generator = build_generator("v00").train()
@@ -236,3 +236,26 @@ def test_a_new_v00_starts_as_the_reference_trains_it_from_scratch():
     assert all(m.initialized for m in actnorms) and torch.isfinite(out["pred"]).all()
     flat = normalised.transpose(0, 1).flatten(1)
     assert flat.mean(1).abs().max() < 0.01 and (flat.std(1) - 1).abs().max() < 0.01
+
+
+@pytest.mark.parametrize("path", vector_params("train/scratch-init*.pt"))
+def test_the_scratch_start_is_the_reference_s_pyramid_on_the_default_initialisation(path, tmp_path):
+    """The authors start from scratch with softmax splatting's network-lf.pytorch in the pyramid
+    (their loader's renaming, decoys skipped or ignored), bit for bit; every other key keeps
+    PyTorch's default initialisation (what build_generator gives from the same seed)."""
+    vec = load_vector(path)
+    network_lf = tmp_path / "network-lf.pytorch"
+    torch.save(vec["network_lf"], network_lf)
+    for recipe in vec["recipe"]:
+        expected = vec["expected"][recipe]
+        torch.manual_seed(0)
+        default = build_generator(recipe).state_dict()
+        torch.manual_seed(0)
+        generator = scratch_generator(recipe, network_lf)
+        assert generator.training
+        state = generator.state_dict()
+        assert sorted(key for key in state if key.startswith("featurePyramid.")) == sorted(expected)
+        for key, value in state.items():
+            reference = expected.get(key, default[key])
+            assert value.dtype == reference.dtype and torch.equal(value, reference), key
+        assert not any(torch.equal(default[key], expected[key]) for key in expected)  # the file did load

@@ -203,6 +203,7 @@ def test_flow_scale_and_tile_flags_run(capsys, tmp_path, ckpt_dir):
 @pytest.mark.parametrize("flag", [
     ["--target-fps", "0"], ["--target-fps", "fast"], ["--input-fps", "-24"], ["--cut-threshold", "2"],
     ["--dup-threshold", "-1"], ["--flow-scale", "0"], ["--flow-scale", "1.5"], ["--tile", "30"], ["--tile", "100"],
+    ["--max-memory", "lots"], ["--max-memory", "8GB", "--tile", "512"],
     ["--crf", "99"], ["--ext", "avi"], ["--codec", "nosuch"], ["--pix-fmt", "nosuch"], ["--scene-cut", "cut"],
     ["-scale", "3", "--target-fps", "60"], ["--target-fps", "60", "-fps", "30"], ["--target-fps", "60"],
 ])

@@ -52,3 +52,16 @@ class TinyPerceptual(nn.Module):
 
     def forward(self, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         return (self.conv(pred) - self.conv(gt)).abs().mean()
+
+
+def write_network_lf(folder: Path) -> Path:
+    """A checkpoint folder holding a stand-in for softmax splatting's network-lf.pytorch (seeded
+    values in its original key naming), so that `init: scratch` runs without the network."""
+    from pervfi.models.generators import build_generator
+    from tests.seeded_weights import seeded_state
+
+    pyramid = build_generator("vb").featurePyramid.state_dict()
+    lf = {f"moduleSynthesis.{key.replace('net', 'module')}": value for key, value in pyramid.items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(seeded_state(lf, salt="network-lf-standin", gain=0.5), folder / "network-lf.pytorch")
+    return folder

@@ -188,7 +188,7 @@ def _gather_images(images: tuple[Path, ...], folder: Path) -> Path:
     """The uploaded images linked into one folder under their own names (their order is the
     names' natural order, as for any frame folder)."""
     if len(images) < 2:
-        raise InputError(f"{len(images)} image uploaded; interpolation needs at least two")
+        raise InputError(f"{'one image' if images else 'no image'} uploaded; interpolation needs at least two")
     names = [image.name for image in images]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:

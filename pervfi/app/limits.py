@@ -26,6 +26,11 @@ class Limits:
             if getattr(self, limit.name) <= 0:
                 raise ValueError(f"{limit.name} must be positive, got {getattr(self, limit.name)}")
 
+    def describe(self) -> str:
+        """The limits in words, for the server's log."""
+        return (f"clips up to {self.max_seconds:g} s, at most {self.max_frames} output frames a job, frames up to "
+                f"{self.max_side} pixels a side, {self.queue_size} job{'s' if self.queue_size > 1 else ''} waiting")
+
     def check(self, sequence: Sequence, settings: Settings) -> None:
         """InputError saying which limit the job of `sequence` would exceed."""
         side = max(sequence.width, sequence.height)

@@ -13,8 +13,16 @@ import argparse
 import logging
 import sys
 
+from pervfi.core.cpu_threads import use_threads
 from pervfi.metrics.suite import METRIC_NAMES, metric_names
-from pervfi.runtime.console import ArgumentParser, configure_logging, program_name, run_command
+from pervfi.runtime.console import (
+    ArgumentParser,
+    add_threads_option,
+    configure_logging,
+    positive_int,
+    program_name,
+    run_command,
+)
 
 from .contenders import NOISE_MODES, method_names
 from .cost import cost_table, measure_cost
@@ -23,17 +31,6 @@ from .results import markdown_table
 from .runner import evaluate
 
 log = logging.getLogger("pervfi.evaluate")
-
-
-def _at_least_one(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,9 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     # the option's earlier name, still accepted
     parser.add_argument("--checkpoints", dest="ckpt_dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parser.add_argument("--no-download", action="store_true", help="never download checkpoints or metric weights")
+    add_threads_option(parser)
     parser.add_argument("--speed", action="store_true",
                         help="measure parameters, FLOPs and time per frame at 512×512 instead of scoring")
-    parser.add_argument("--runs", type=_at_least_one, default=10, help="--speed: timed runs, the median is reported")
+    parser.add_argument("--runs", type=positive_int, default=10, help="--speed: timed runs, the median is reported")
     return parser
 
 
@@ -69,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
 
     def work() -> None:
+        use_threads(args.threads)
         if args.speed:
             print(cost_table(measure_cost(args.method, device=args.device, runs=args.runs)))
             return

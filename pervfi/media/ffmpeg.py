@@ -10,6 +10,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+from pervfi.core.cpu_threads import ffmpeg_thread_options
 from pervfi.core.errors import OutputError
 
 # Output containers by file suffix → ffmpeg muxer name.
@@ -52,6 +53,7 @@ _GENERIC = re.compile(r"^(Error (opening (input|output) files?\b|opening input:|
 class Encoder:
     """An ffmpeg process encoding raw frames written to its stdin into `target`.
 
+    Its encoder uses the process's thread budget (`cpu_threads.use_threads`) when one is set.
     Its messages go to a temporary file, so a failure is reported with ffmpeg's own reason
     (an OutputError naming `name`). It runs in its own session: a Ctrl-C in the terminal
     reaches only this program, which then stops ffmpeg itself.
@@ -61,7 +63,8 @@ class Encoder:
         self.name = name
         self._messages = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
-            [executable(), "-hide_banner", "-nostats", "-loglevel", "error", "-y", *args, str(target)],
+            [executable(), "-hide_banner", "-nostats", "-loglevel", "error", "-y", *args, *ffmpeg_thread_options(),
+             str(target)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._messages, start_new_session=True)
 
     def write(self, data: bytes | memoryview) -> None:

@@ -7,7 +7,7 @@ frames of different sizes are reported with the culprit named.
 """
 from __future__ import annotations
 
-import itertools
+import dataclasses
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +19,8 @@ import numpy as np
 from pervfi.core.errors import InputError
 
 from .frame_files import IMAGE_SUFFIXES, image_size, list_frames, natural_key, read_image
-from .video import VIDEO_SUFFIXES, is_video, probe_video, read_video
+from .timeline import FrameTimes
+from .video import VIDEO_SUFFIXES, is_video, probe_video, read_video, scan_times
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +36,26 @@ class Sequence:
     frame_files: tuple[Path, ...] = ()  # empty for a video
     fps: Fraction | None = None  # the video's rate; None for frames
     frame_count: int = 0  # exact for frames, announced by the header for a video
+    times: FrameTimes | None = None  # a video's frame times, once scanned (`with_times`)
 
     @property
     def is_video(self) -> bool:
         return not self.frame_files
 
+    def with_times(self) -> Sequence:
+        """This sequence with its video's frame times (read from the packets, nothing decoded)."""
+        if not self.is_video or self.times is not None:
+            return self
+        times = scan_times(self.path, self.fps)
+        return dataclasses.replace(self, times=times, frame_count=times.count)
+
     def frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         """The frames `start`..`stop` (inclusive; None: to the end) as H×W×3 uint8 RGB, in
-        order; conversions are warned about once each."""
+        order; conversions are warned about once each. A video with its times reaches `start`
+        by seeking."""
         end = None if stop is None else stop + 1
         if self.is_video:
-            frames = read_video(self.path)
-            try:
-                yield from itertools.islice(frames, start, end)
-            finally:
-                frames.close()  # stops ffmpeg when the span ends before the video
+            yield from read_video(self.path, start, stop, self.times)
             return
         warned: set[str] = set()
         for path in self.frame_files[start:end]:

@@ -21,6 +21,7 @@ from pervfi.core.errors import OutputError
 from . import ffmpeg
 from .ffmpeg import MUXERS
 from .gif import encode_gif, warn_if_too_fast
+from .timed_frames import INPUT_ARGS, TimedFrames, passthrough_args, set_last_duration
 
 DEFAULT_CODECS = {"mp4": "libx264", "mkv": "libx264", "mov": "libx264", "webm": "libvpx-vp9", "gif": "gif"}
 # Pixel formats whose chroma is subsampled by two in both directions need even sides.
@@ -112,34 +113,52 @@ class VideoWriter:
     """Encodes H×W×3 uint8 RGB frames with ffmpeg into a temporary file.
 
     Odd sides are padded by one replicated pixel when the pixel format needs even sides.
-    `finish()` completes the encoding and returns the temporary file; the caller moves it
-    into place (possibly muxing audio on the way). Failures are OutputErrors naming the
-    file, with ffmpeg's reason.
+    Frames play at `fps`, or, with a `time_base`, each at the time given to `write` (variable
+    frame rate). `finish()` completes the encoding and returns the temporary file; the caller
+    moves it into place (possibly muxing audio on the way). Failures are OutputErrors naming
+    the file, with ffmpeg's reason.
     """
 
-    def __init__(self, final: Path, width: int, height: int, fps: Fraction, encoding: Encoding) -> None:
+    def __init__(self, final: Path, width: int, height: int, fps: Fraction, encoding: Encoding,
+                 time_base: Fraction | None = None) -> None:
         self.final = final
         self.path = temporary_path(final)
+        self.muxer = MUXERS[encoding.ext]
         pad = encoding.pix_fmt in EVEN_SIZE_PIX_FMTS
         self.pad = (height % 2 if pad else 0, width % 2 if pad else 0)
         size = f"{width + self.pad[1]}x{height + self.pad[0]}"
         rate = Fraction(fps)
-        source = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", size, "-r", f"{rate.numerator}/{rate.denominator}",
-                  "-i", "pipe:0", "-an"]
+        if time_base is None:
+            source = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", size, "-r", f"{rate.numerator}/{rate.denominator}",
+                      "-i", "pipe:0", "-an"]
+        else:
+            source = [*INPUT_ARGS, "-an", *passthrough_args(Fraction(time_base))]
         self._ffmpeg = ffmpeg.Encoder([*source, *encoding.output_params()], self.path, final)
+        self._timed = None
+        if time_base is not None:
+            self._timed = TimedFrames(self._ffmpeg.write, width + self.pad[1], height + self.pad[0], time_base)
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, time: Fraction | None = None) -> None:
+        """Add a frame (`time`: when it shows, from the first frame; used with a time base)."""
         if any(self.pad):
             frame = np.pad(frame, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
         try:
-            self._ffmpeg.write(memoryview(np.ascontiguousarray(frame)).cast("B"))
+            if self._timed is not None:
+                self._timed.write(frame, time)
+            else:
+                self._ffmpeg.write(memoryview(np.ascontiguousarray(frame)).cast("B"))
         except OutputError:
             self.abort()
             raise
 
-    def finish(self) -> Path:
+    def finish(self, end: Fraction | None = None) -> Path:
+        """Complete the file; `end`: when its last frame stops showing (timed frames)."""
         try:
+            if self._timed is not None:
+                self._timed.close()
             self._ffmpeg.finish()
+            if self._timed is not None and end is not None:
+                set_last_duration(self.path, self.muxer, end)
         except OutputError:
             self.abort()
             raise
@@ -158,18 +177,19 @@ class GifWriter:
     turns it into the GIF under the temporary name and returns that, like `VideoWriter`.
     """
 
-    def __init__(self, final: Path, width: int, height: int, fps: Fraction, encoding: Encoding) -> None:
+    def __init__(self, final: Path, width: int, height: int, fps: Fraction, encoding: Encoding,
+                 time_base: Fraction | None = None) -> None:
         warn_if_too_fast(float(fps), final.name)
         self.final = final
         self.path = temporary_path(final)
         lossless = Encoding(ext="mkv", codec="libx264rgb", crf=0, pix_fmt="rgb24")
-        self._frames = VideoWriter(final.with_name(f"{final.name}.mkv"), width, height, fps, lossless)
+        self._frames = VideoWriter(final.with_name(f"{final.name}.mkv"), width, height, fps, lossless, time_base)
 
-    def write(self, frame: np.ndarray) -> None:
-        self._frames.write(frame)
+    def write(self, frame: np.ndarray, time: Fraction | None = None) -> None:
+        self._frames.write(frame, time)
 
-    def finish(self) -> Path:
-        frames = self._frames.finish()
+    def finish(self, end: Fraction | None = None) -> Path:
+        frames = self._frames.finish(end)
         try:
             encode_gif(frames, self.path)
         finally:
@@ -181,11 +201,12 @@ class GifWriter:
         self.path.unlink(missing_ok=True)
 
 
-def open_video_writer(final: Path, width: int, height: int, fps: Fraction,
-                      encoding: Encoding) -> VideoWriter | GifWriter:
-    """The writer for `encoding`'s container: a GIF or an ffmpeg-encoded video."""
+def open_video_writer(final: Path, width: int, height: int, fps: Fraction, encoding: Encoding,
+                      time_base: Fraction | None = None) -> VideoWriter | GifWriter:
+    """The writer for `encoding`'s container: a GIF or an ffmpeg-encoded video (frames at
+    their own times, multiples of `time_base`, when one is given)."""
     kind = GifWriter if encoding.ext == "gif" else VideoWriter
-    return kind(final, width, height, fps, encoding)
+    return kind(final, width, height, fps, encoding, time_base)
 
 
 class FrameFolderWriter:

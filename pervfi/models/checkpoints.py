@@ -44,18 +44,22 @@ log = logging.getLogger(__name__)
 DEFAULT_CHECKPOINT_DIR = "checkpoints"
 # The method that runs without any checkpoint, offered when weights are missing offline.
 WEIGHT_FREE_METHOD = "dis+splat"
+# What a missing-weights message offers instead, unless the caller (training) knows better.
+WEIGHT_FREE_WAY_OUT = f"use `-m {WEIGHT_FREE_METHOD}`, which needs no weights"
 # How many offending keys an error message names.
 KEYS_SHOWN = 3
 
 
 def load_model(name: str, kind: str, checkpoint_dir: str | Path = DEFAULT_CHECKPOINT_DIR,
-               download: bool = True, options: Mapping[str, Any] | None = None) -> nn.Module:
+               download: bool = True, options: Mapping[str, Any] | None = None,
+               way_out: str = WEIGHT_FREE_WAY_OUT) -> nn.Module:
     """The registered model `name` of `kind` ("flow" or "generator") with its official weights, in eval mode.
 
     A missing checkpoint is fetched from the Hub first, unless `download` is false or
     HF_HUB_OFFLINE is set. Flow names with ":" are user estimators (``module:callable``),
     built by `build_flow_estimator` and used without a checkpoint. `options` go to the
     model's builder (settings such as v00's ``heat``; they do not change the weights).
+    `way_out`: what the missing-weights message offers instead (the caller's own option).
     """
     options = dict(options or {})
     if kind == "flow" and ":" in name:
@@ -65,7 +69,7 @@ def load_model(name: str, kind: str, checkpoint_dir: str | Path = DEFAULT_CHECKP
     entry = registry.get_entry(name, kind)
     if entry.checkpoint is None:
         return entry.build(**options).eval()
-    (path,) = fetch_checkpoints([entry], checkpoint_dir, download=download)
+    (path,) = fetch_checkpoints([entry], checkpoint_dir, download=download, way_out=way_out)
     try:
         state = read_state_dict(path, entry.checkpoint.state_key)
     except CheckpointError as err:
@@ -89,19 +93,20 @@ def require_checkpoints(models: Iterable[tuple[str, str]], checkpoint_dir: str |
 
 
 def fetch_checkpoints(entries: Iterable[ModelEntry | str], checkpoint_dir: str | Path = DEFAULT_CHECKPOINT_DIR,
-                      download: bool = True, suggest_download_command: bool = True) -> list[Path]:
+                      download: bool = True, suggest_download_command: bool = True,
+                      way_out: str = WEIGHT_FREE_WAY_OUT) -> list[Path]:
     """Local paths of the checkpoints of the entries (or registered names; those without
     weights are skipped), downloading
     those not on disk yet; a CheckpointError listing them when they cannot be downloaded (with
     the `pervfi.download` command for each unless `suggest_download_command` is false, as when
-    that command is the one running)."""
+    that command is the one running), ending with `way_out`."""
     folder = Path(checkpoint_dir)
     entries = [registry.get_entry(entry) if isinstance(entry, str) else entry for entry in entries]
     wanted = [entry for entry in entries if entry.checkpoint is not None]
     missing = [entry for entry in wanted if not checkpoint_path(entry, folder).is_file()]
 
     def cannot(reason: str, entries_left: list[ModelEntry]) -> CheckpointError:
-        return _missing_error(entries_left, folder, reason, suggest_download_command)
+        return _missing_error(entries_left, folder, reason, suggest_download_command, way_out)
 
     if missing and not download:
         raise cannot("downloading is turned off", missing)
@@ -217,7 +222,7 @@ def _download(entry: ModelEntry, folder: Path) -> None:
     if fetched.resolve() != target.resolve():  # the Hub file name differs from the local layout
         target.parent.mkdir(parents=True, exist_ok=True)
         fetched.replace(target)
-    _verify_checksum(entry, target, url)
+    verify_checksum(target, spec.sha256, entry.name, url)
     try:
         read_state_dict(target, spec.state_key)
     except CheckpointError as err:
@@ -225,12 +230,12 @@ def _download(entry: ModelEntry, folder: Path) -> None:
         raise CheckpointError(f"{err}; it was just downloaded from {url} and has been removed") from err
 
 
-def _verify_checksum(entry: ModelEntry, path: Path, url: str) -> None:
-    """Compare the file's sha256 with the registry's; remove the file when they differ."""
-    expected = entry.checkpoint.sha256
+def verify_checksum(path: Path, expected: str | None, name: str, url: str) -> None:
+    """Compare the sha256 of `path` (downloaded from `url`) with the one the registry records
+    for `name`; remove the file when they differ."""
     if expected is None:
         log.warning("%s: no sha256 recorded for %s in the registry, so the download is not verified",
-                    path, entry.name)
+                    path, name)
         return
     digest = hashlib.sha256()
     with path.open("rb") as stream:
@@ -239,7 +244,7 @@ def _verify_checksum(entry: ModelEntry, path: Path, url: str) -> None:
     if digest.hexdigest() != expected.lower():
         path.unlink()
         raise CheckpointError(f"{path} downloaded from {url} has sha256 {digest.hexdigest()}, but the registry"
-                              f" records {expected} for {entry.name}: it has been removed")
+                              f" records {expected} for {name}: it has been removed")
 
 
 def _missing_folders(*folders: Path) -> list[Path]:
@@ -265,9 +270,9 @@ def _remove_leftovers(folder: Path, filename: str, new_folders: list[Path]) -> N
 
 
 def _missing_error(entries: list[ModelEntry], checkpoint_dir: Path, reason: str,
-                   suggest_download_command: bool = True) -> CheckpointError:
+                   suggest_download_command: bool = True, way_out: str = WEIGHT_FREE_WAY_OUT) -> CheckpointError:
     """The offline message: each missing file, how to fetch it, where a manual download goes,
-    and the method that needs no weights."""
+    and `way_out` (by default the method that needs no weights)."""
     paths = [checkpoint_path(entry, checkpoint_dir) for entry in entries]
     plural = "s" if len(paths) > 1 else ""
     lines = [f"missing checkpoint{plural} {', '.join(map(str, paths))} cannot be downloaded: {reason}"]
@@ -276,7 +281,7 @@ def _missing_error(entries: list[ModelEntry], checkpoint_dir: Path, reason: str,
         url = hf_hub_url(spec.repo_id, spec.filename, revision=spec.revision)
         command = f"run `{fetch_command(entry, checkpoint_dir)}` when online, or " if suggest_download_command else ""
         lines.append(f"  {entry.name}: {command}download {url} and save it as {path}")
-    lines.append(f"  or use `-m {WEIGHT_FREE_METHOD}`, which needs no weights")
+    lines.append(f"  or {way_out}")
     return CheckpointError("\n".join(lines))
 
 

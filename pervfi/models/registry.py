@@ -53,6 +53,18 @@ class ModelEntry:
         return option in inspect.signature(resolve_callable(self.builder)).parameters
 
 
+@dataclass(frozen=True)
+class FileEntry:
+    """A weight file that is not a registered model's checkpoint but that training reads
+    (softmax splatting's pretrained pyramid): where it lives locally and where it comes from."""
+
+    name: str
+    path: str  # relative to the checkpoint folder, the reference layout
+    url: str  # fetched from there (not the Hub)
+    sha256: str | None = None  # the file's checksum, verified after download (None: not verified)
+    description: str = ""
+
+
 def resolve_callable(path: str) -> Callable[..., Any]:
     """Import ``module.path:attribute`` and return the attribute."""
     module_name, _, attr = path.partition(":")
@@ -73,10 +85,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _read_yaml(path: str | Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as stream:
+        return yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_table(path: str | Path) -> dict[str, ModelEntry]:
     """The entries of a model table; a RegistryError when a name or alias is given twice."""
-    with open(path, encoding="utf-8") as stream:
-        raw = yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    raw = _read_yaml(path)
     entries = {}
     for name, spec in raw["models"].items():
         ckpt = spec.get("checkpoint")
@@ -108,6 +124,23 @@ def lookup_table(entries: dict[str, ModelEntry], source: str | Path = _TABLE) ->
 @functools.lru_cache(maxsize=1)
 def _entries() -> dict[str, ModelEntry]:
     return read_table(_TABLE)
+
+
+@functools.lru_cache(maxsize=1)
+def _files() -> dict[str, FileEntry]:
+    return {name: FileEntry(name=name, **spec) for name, spec in (_read_yaml(_TABLE).get("files") or {}).items()}
+
+
+def file_names() -> list[str]:
+    """Registered weight files that are not model checkpoints (fetched by name)."""
+    return list(_files())
+
+
+def get_file(name: str) -> FileEntry:
+    """The registered weight file `name`; `UnknownNameError` listing them otherwise."""
+    if name not in _files():
+        raise UnknownNameError(f"unknown weight file {name!r}; choose one of: {', '.join(_files())}")
+    return _files()[name]
 
 
 @functools.lru_cache(maxsize=1)

@@ -27,3 +27,18 @@ def channel_mean_std(x: Tensor) -> tuple[Tensor, Tensor]:
     mean = _sum_over_ranks(flat.sum(1)) / count
     squares = _sum_over_ranks(((flat - mean[:, None]) ** 2).sum(1))
     return mean, (squares / (count - 1)).sqrt()
+
+
+def global_std(x: Tensor) -> Tensor:
+    """The unbiased standard deviation of all the elements of `x` on every process (of `x` alone
+    without a process group), differentiable: the gradient that reaches each process's elements
+    includes what every process's loss owes to them, so N processes with a share of the batch
+    compute what one process computes with the whole batch (two passes: mean, then spread)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return x.std()
+    from torch.distributed.nn.functional import all_reduce  # autograd-aware: its backward sums the gradients
+
+    flat = x.flatten().float()  # half-precision sums overflow
+    count = _sum_over_ranks(torch.tensor(flat.numel(), device=x.device, dtype=torch.float32))
+    mean = all_reduce(flat.sum()) / count
+    return (all_reduce(((flat - mean) ** 2).sum()) / (count - 1)).sqrt().to(x.dtype)

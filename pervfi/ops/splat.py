@@ -4,7 +4,8 @@ Each source pixel (x, y) moves to (x + u, y + v) and adds its value, times a bil
 weight, to the four integer neighbours of that point (Niklaus & Liu, "Softmax Splatting
 for Video Frame Interpolation", CVPR 2020). Points that are not finite are dropped and
 neighbours outside the frame are skipped, as in the reference CUDA kernel. The sums are
-done with `index_add_`, which runs on CPU, CUDA and MPS, always in float32.
+done in float32 and in a fixed order on every device (`add_rows`), so a frame splats to the
+same bits on every run, however the work is batched or split.
 """
 from __future__ import annotations
 
@@ -13,11 +14,26 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .precision import float32_island
+from .precision import float32_island, held_float32
 
 # The reference adds this to the splatted weight before dividing (softsplat.py, "addeps").
 NORMALIZE_EPS = 1e-7
 MODES = ("sum", "avg", "linear", "soft")
+
+
+def add_rows(out: Tensor, index: Tensor, rows: Tensor) -> Tensor:
+    """``out[index[i]] += rows[i]`` for every i, in place, in the same order on every run.
+
+    CUDA's `index_add_` adds with float atomics, in whatever order the threads arrive;
+    CUDA's `index_put_(accumulate=True)` sorts the indices (stably) and adds each target's
+    rows in their order, deterministically (ATen's index_put_with_sort). The CPU's
+    `index_add_` has no atomics and is several times faster than its `index_put_`.
+    Compiled code (inductor) keeps a fixed order only under deterministic algorithms
+    (`pervfi.runtime.determinism`).
+    """
+    if out.is_cuda:
+        return out.index_put_((index,), rows, accumulate=True)
+    return out.index_add_(0, index, rows)
 
 
 def _splat_sum(values: Tensor, flow: Tensor) -> Tensor:
@@ -51,7 +67,7 @@ def _splat_sum(values: Tensor, flow: Tensor) -> Tensor:
         index = batch_offset + corner_y.long().clamp(0, height - 1) * width + corner_x.long().clamp(0, width - 1)
         weight = torch.where(inside, weight, torch.zeros_like(weight)).reshape(-1, 1)
         contribution = torch.where(weight != 0, pixels * weight, torch.zeros_like(pixels))
-        out.index_add_(0, index.reshape(-1), contribution)
+        add_rows(out, index.reshape(-1), contribution)
     return out.view(batch, height, width, channels).permute(0, 3, 1, 2)
 
 
@@ -103,7 +119,7 @@ def forward_splat(
         covered = None
         if coverage:
             covered = splatted_weight if mode == "avg" else splatted[:, channels + 1:]
-        return SplatResult(output, splatted_weight, covered)
+        return held_float32("softmax splatting", SplatResult(output, splatted_weight, covered))
 
 
 def softsplat(values: Tensor, flow: Tensor, metric: Tensor | None = None, mode: str = "sum") -> Tensor:

@@ -86,6 +86,24 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+def add_threads_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The ``--threads N`` every tool takes (see `pervfi.core.cpu_threads`)."""
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help="CPU threads of each process, for PyTorch, OpenCV and ffmpeg together (default: the "
+                             "cores free at the start, shared by the processes; $OMP_NUM_THREADS when set)")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 class _Formatter(logging.Formatter):
     """Plain messages; warnings and errors say what they are."""
 

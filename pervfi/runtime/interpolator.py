@@ -1,6 +1,7 @@
 """Flow estimator + generator: interpolated frames from pairs of frames, for any frame size."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,10 +13,13 @@ from pervfi.models.generators.base import SIZE_MULTIPLE
 from pervfi.models.method_names import parse_method
 from pervfi.ops import Padder, autocast, precision_dtype, resize
 
+from .budget import parse_memory
 from .device import resolve_device
-from .precision import resolve_precision
-from .tiling import tiled_interpolate
+from .memory import choose_tile, peak_model, room
+from .precision import emulated, resolve_precision
+from .tiling import default_overlap, tiled_interpolate, window_halos
 
+log = logging.getLogger(__name__)
 # A pair of frames and the times wanted between them.
 PairTimes = tuple[Tensor, Tensor, Sequence[float]]
 # v00's noise source: one generator for every frame, one per output frame (in order), or none.
@@ -30,28 +34,42 @@ class Interpolator:
     interpolator's device.
 
     For large frames: `flow_scale` < 1 estimates the flows on frames scaled by that factor
-    and scales the flows back up (the usual UHD mode); `tile` runs the generator in
-    overlapping `tile`×`tile` windows (overlap `tile_overlap`) blended smoothly, so its
-    memory is bounded by the tile (see `pervfi.runtime.tiling`).
+    and scales the flows back up (the usual UHD mode). The generator runs in overlapping
+    windows blended smoothly (see `pervfi.runtime.tiling`), so its memory is bounded by
+    the tile: of `tile`×`tile` pixels (overlap `tile_overlap`) when given, else when the
+    whole frame would not fit in `max_memory` (bytes, or a size such as ``"8GB"``; the
+    peak of the process on the device) or, without it, in what the device has free, of
+    the largest size that fits (see `pervfi.runtime.memory`).
 
     Speed: `precision` (``fp32``, ``bf16``, ``fp16``; default: `runtime.precision.default_precision`) runs
     the models under autocast, with the parts that need it kept in float32; `compile`
-    compiles them with `torch.compile` for one frame size at a time; `batch` is how many
+    compiles the flow estimator (when traceable) and the generator's two steps with
+    `torch.compile`, whole graphs, once per frame size (a short last batch is filled up to
+    `batch` with copies of its last pair, whose frames are dropped); `batch` is how many
     frame pairs go through the flow estimator, and how many (pair, time) frames through
-    the generator, in one call; `channels_last` stores the models' weights channels-last.
+    the generator, in one call; `channels_last` stores the models' weights channels-last
+    (None: only for bf16/fp16 on the CPU, where oneDNN's low-precision convolutions are
+    channels-last kernels and the others 15-35× slower).
     """
 
     def __init__(self, flow: FlowEstimator, generator: nn.Module, device: str | torch.device = "auto",
                  flow_scale: float = 1.0, tile: int | None = None, tile_overlap: int | None = None,
                  precision: str | None = None, compile: bool = False, batch: int = 1,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool | None = None, max_memory: int | str | None = None) -> None:
         if not 0.0 < flow_scale <= 1.0:
             raise ValueError(f"flow_scale must lie in (0, 1], got {flow_scale}")
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
+        if tile is not None and max_memory is not None:
+            raise ValueError("give tile or max_memory, not both: a budget chooses the tile")
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
+        if emulated(self.precision, self.device):
+            log.warning("%s is emulated on %s (no native %s arithmetic): expect it slower than fp32",
+                        self.precision, self.device, self.precision)
         self.dtype = precision_dtype(self.precision)
+        if channels_last is None:
+            channels_last = self.device.type == "cpu" and self.dtype is not None
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.flow = flow.to(self.device, memory_format=memory_format).eval()
         self.generator = generator.to(self.device, memory_format=memory_format).eval()
@@ -59,8 +77,11 @@ class Interpolator:
         self.tile = tile
         self.tile_overlap = default_overlap(tile) if tile is not None and tile_overlap is None else tile_overlap
         self.batch = batch
-        self._estimate = _compiled(self.flow.estimate_bidirectional, compile)
-        self._split = hasattr(self.generator, "encode_pair") and tile is None
+        self.compiled = compile
+        self.max_memory = parse_memory(max_memory) if isinstance(max_memory, str) else max_memory
+        self._room: dict[tuple[int, int], int | None] = {}  # per padded frame size, read once
+        self._estimate = _compiled(self.flow.estimate_bidirectional, compile and self.flow.traceable)
+        self._split = hasattr(self.generator, "encode_pair")
         if self._split:
             self._encode_pair = _compiled(self.generator.encode_pair, compile)
             self._interpolate_at = _compiled(self.generator.interpolate_at, compile)
@@ -79,8 +100,8 @@ class Interpolator:
 
         Missing checkpoints are fetched from the Hugging Face Hub when `download` is true.
         `generator_options` go to the generator's builder (e.g. ``{"heat": 0.5}`` for v00);
-        `options` (`flow_scale`, `tile`, `tile_overlap`, `precision`, `compile`, `batch`,
-        `channels_last`) go to the constructor.
+        `options` (`flow_scale`, `tile`, `tile_overlap`, `max_memory`, `precision`, `compile`,
+        `batch`, `channels_last`) go to the constructor.
         """
         from pervfi.models.checkpoints import load_model, require_checkpoints
 
@@ -140,24 +161,51 @@ class Interpolator:
                rngs: list[torch.Generator | None]) -> list[Tensor]:
         """The frames of up to `batch` pairs, in order."""
         rows = pairs[0][0].shape[0]
-        padder, img0, img1, flow01, flow10 = self.padded_flows(torch.cat([p[0] for p in pairs]),
-                                                               torch.cat([p[1] for p in pairs]))
+        fill = self.batch * rows if self.compiled else 0
+        padder, img0, img1, flow01, flow10 = self.padded_flows(_filled(torch.cat([p[0] for p in pairs]), fill),
+                                                               _filled(torch.cat([p[1] for p in pairs]), fill))
         items = [(index, time) for index, (_, _, times) in enumerate(pairs) for time in times]
         noise = [self._noise(rows, *img0.shape[-2:], zs, rng) for rng in rngs]
+        tile = self._tile_for(flow01, flow10, pairs)
         frames = []
-        if not self._split:
+        if tile is not None:
+            for index, (_, _, times) in enumerate(pairs):
+                window = slice(index * rows, (index + 1) * rows)
+                pair_noise = [item_zs for (item, _), item_zs in zip(items, noise) if item == index]
+                frames += self._generate_tiled(img0[window], img1[window], flow01[window], flow10[window], times,
+                                               pair_noise, tile)
+        elif not self._split:
             for (index, time), item_zs in zip(items, noise):
                 window = slice(index * rows, (index + 1) * rows)
-                frames.append(self._generate_whole(img0[window], img1[window], flow01[window], flow10[window],
-                                                   time, item_zs))
+                with autocast(self.device.type, self.dtype):
+                    pred = self.generator.interpolate(img0[window], img1[window], flow01[window], flow10[window],
+                                                      time=time, zs=item_zs)
+                frames.append(pred.float())
         else:
             with autocast(self.device.type, self.dtype):
                 encoded = self._encode_pair(img0, img1, flow01, flow10)
             for start in range(0, len(items), self.batch):
                 chunk = items[start:start + self.batch]
                 chunk_zs = noise[start:start + self.batch]
-                frames += self._generate_split(encoded, chunk, chunk_zs, rows).split(rows)
+                count = len(chunk)
+                if self.compiled:  # one batch size for the compiled step
+                    chunk += chunk[-1:] * (self.batch - count)
+                    chunk_zs += chunk_zs[-1:] * (self.batch - count)
+                frames += self._generate_split(encoded, chunk, chunk_zs, rows).split(rows)[:count]
         return [padder.crop(frame.clamp(0.0, 1.0))[0] for frame in frames]
+
+    def _tile_for(self, flow01: Tensor, flow10: Tensor, pairs: Sequence[PairTimes]) -> int | None:
+        """The tile for this group of pairs: the one given, else None when the whole frame
+        fits the memory budget, else the largest that does (`memory.choose_tile`)."""
+        if self.tile is not None:
+            return self.tile
+        size = tuple(flow01.shape[-2:])
+        if size not in self._room:
+            self._room[size] = room(self.device, self.max_memory)
+        times = max(len(times) for _, _, times in pairs)
+        frames = min(self.batch, sum(len(times) for _, _, times in pairs))
+        return choose_tile(peak_model(self.generator), *size, len(pairs), frames, times, self._room[size],
+                           lambda regions: window_halos(flow01, flow10, regions), strict=self.max_memory is not None)
 
     def _generate_split(self, encoded: Any, items: list[tuple[int, float]], zs: list[list[Tensor] | None],
                         rows: int) -> Tensor:
@@ -172,17 +220,13 @@ class Interpolator:
             pred = self._interpolate_at(encoded, times, zs=batch_zs)
         return pred.float()
 
-    def _generate_whole(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float,
-                        zs: list[Tensor] | None) -> Tensor:
-        """One frame by the generator's own `interpolate` (tiles, or generators without a
-        per-pair step)."""
+    def _generate_tiled(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, times: Sequence[float],
+                        zs: list[list[Tensor] | None], tile: int) -> list[Tensor]:
+        """One pair's frames at `times`, the generator run in tiles."""
+        overlap = self.tile_overlap if tile == self.tile else default_overlap(tile)
         with autocast(self.device.type, self.dtype):
-            if self.tile is None:
-                pred = self.generator.interpolate(img0, img1, flow01, flow10, time=time, zs=zs)
-            else:
-                pred = tiled_interpolate(self.generator, img0, img1, flow01, flow10, time, self.tile,
-                                         self.tile_overlap, zs=zs)
-        return pred.float()
+            preds = tiled_interpolate(self.generator, img0, img1, flow01, flow10, times, tile, overlap, zs=zs)
+        return [pred.float() for pred in preds]
 
     def _noise(self, rows: int, height: int, width: int, zs: list[Tensor] | None,
                rng: torch.Generator | None) -> list[Tensor] | None:
@@ -221,6 +265,13 @@ def _compiled(function: Callable, enabled: bool) -> Callable:
     return torch.compile(function, dynamic=False) if enabled else function
 
 
+def _filled(frames: Tensor, rows: int) -> Tensor:
+    """`frames` with its last row repeated up to `rows` rows (a compiled function then sees
+    one batch size); as is when it has that many."""
+    missing = rows - frames.shape[0]
+    return frames if missing <= 0 else torch.cat([frames, frames[-1:].expand(missing, *frames.shape[1:])])
+
+
 def _per_frame(rng: NoiseSource, count: int) -> list[torch.Generator | None]:
     """The noise generator of each of `count` output frames."""
     if rng is None or isinstance(rng, torch.Generator):
@@ -229,8 +280,3 @@ def _per_frame(rng: NoiseSource, count: int) -> list[torch.Generator | None]:
     if len(rngs) != count:
         raise ValueError(f"expected one random generator per output frame ({count}), got {len(rngs)}")
     return rngs
-
-
-def default_overlap(tile: int) -> int:
-    """A quarter of the tile, at least 32 pixels, a multiple of 8."""
-    return max(32, tile // 4 // 8 * 8)

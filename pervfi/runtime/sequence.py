@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Sequence as Times
@@ -36,7 +35,7 @@ from pervfi.media.scenes import (
 )
 from pervfi.media.sources import Sequence
 from pervfi.media.tensors import to_tensor
-from pervfi.media.timeline import Timeline
+from pervfi.media.timeline import FrameTimes, Timeline
 from pervfi.media.writers import Encoding, FrameFolderWriter, GifWriter, OutputPaths, VideoWriter, open_video_writer
 
 from .threads import ReadAhead, WriteBehind
@@ -138,6 +137,7 @@ class _Planned:
 
     held: np.ndarray
     ready: list[np.ndarray | PendingFrame]
+    times: list[Fraction]  # of the ready frames, then of the pair's
     pair: tuple[Tensor, Tensor, list[float]] | None = None
     rngs: list[torch.Generator | None] = field(default_factory=list)  # v00's noise, one per frame of `pair`
 
@@ -167,28 +167,37 @@ class Report:
     montage: Path | None = None
     frames: Path | None = None  # the folder of PNG frames
     replaced: tuple[Path, ...] = ()  # outputs of an earlier run that this one overwrote
+    variable_rate: bool = False  # the source is a variable-frame-rate video (its own times were kept)
 
 
 def timeline_for(sequence: Sequence, settings: Settings) -> Timeline:
-    input_rate = sequence.fps or settings.input_fps or NOMINAL_RATE
+    """The output frames of `sequence` (a video's frame times are read here unless known)."""
+    if sequence.is_video:
+        source = sequence.with_times().times
+    else:
+        source = FrameTimes.constant(settings.input_fps or NOMINAL_RATE, sequence.frame_count)
     if settings.target_fps is not None:
-        return Timeline.for_rate(input_rate, settings.target_fps)
-    return Timeline.for_scale(input_rate, settings.scale)
+        return Timeline.for_rate(source, settings.target_fps)
+    return Timeline.for_scale(source, settings.scale)
 
 
 def output_frame_count(sequence: Sequence, settings: Settings) -> int:
-    """How many frames the output of `sequence` has (for a video, as its header announces)."""
-    return timeline_for(sequence, settings).output_count(sequence.frame_count)
+    """How many frames the output of `sequence` has."""
+    return timeline_for(sequence, settings).count()
 
 
-def span_outputs(sequence: Sequence, settings: Settings, span: Span, frame_count: int | None = None) -> range:
-    """The numbers of the output frames that `span` writes (`frame_count`: the source's
-    exact length, when known better than the header's)."""
+def span_outputs(sequence: Sequence, settings: Settings, span: Span) -> range:
+    """The numbers of the output frames that `span` writes."""
     timeline = timeline_for(sequence, settings)
-    count = sequence.frame_count if frame_count is None else frame_count
-    stop = timeline.source_time(span.stop) if span.stop is not None else timeline.end(count)
-    first = math.ceil(timeline.source_time(span.start) * timeline.output_rate)
-    return range(first, math.ceil(stop * timeline.output_rate))
+    stop = timeline.first_output(span.stop) if span.stop is not None else timeline.count()
+    return range(timeline.first_output(span.start), stop)
+
+
+def keeps_frame_times(sequence: Sequence, settings: Settings) -> bool:
+    """Whether output frames keep their own times (×N of a variable-rate video, unless -fps
+    sets a rate): the output is variable-rate too."""
+    timeline = timeline_for(sequence, settings)
+    return timeline.variable and video_rate(sequence, settings) == timeline.rate
 
 
 def video_rate(sequence: Sequence, settings: Settings) -> Fraction:
@@ -235,17 +244,21 @@ class SequenceRun:
     def __init__(self, interpolator: FrameInterpolator, sequence: Sequence, save: Path, method: str,
                  settings: Settings, span: Span = WHOLE, on_frame: Callable[[], None] | None = None) -> None:
         self.interpolator = interpolator
-        self.sequence = sequence
+        self.sequence = sequence.with_times()
         self.settings = settings
         self.span = span
         self.on_frame = on_frame
-        self.timeline = timeline_for(sequence, settings)
+        self.timeline = timeline_for(self.sequence, settings)
+        self.timed = keeps_frame_times(self.sequence, settings)
+        self.origin = self.timeline.source_time(span.start)  # the time of this span's first output frame
+        self.end = self.origin  # when the output stops showing, known once the source is read
         paths = OutputPaths.of(save, sequence.name, method, settings.encoding.ext)
         self.folder, self.video_path, self.montage_path, self.frames_path = (paths.folder, paths.video,
                                                                              paths.montage, paths.frames)
         self.report = Report(video=self.video_path, frames_written=0,
                              montage=self.montage_path if settings.montage else None,
-                             frames=self.frames_path if settings.png else None)
+                             frames=self.frames_path if settings.png else None,
+                             variable_rate=self.timeline.source.variable)
 
     def run(self) -> Report:
         created = not self.folder.exists()
@@ -270,23 +283,29 @@ class SequenceRun:
 
     def _open(self, sinks: _Sinks, rate: Fraction) -> None:
         width, height, encoding = self.sequence.width, self.sequence.height, self.settings.encoding
-        sinks.video = open_video_writer(self.video_path, width, height, rate, encoding)
+        time_base = self._time_base()
+        sinks.video = open_video_writer(self.video_path, width, height, rate, encoding, time_base)
         if self.settings.montage:
-            sinks.montage = open_video_writer(self.montage_path, 2 * width, height, rate, encoding)
+            sinks.montage = open_video_writer(self.montage_path, 2 * width, height, rate, encoding, time_base)
         if self.settings.png:
             first = span_outputs(self.sequence, self.settings, self.span).start
             sinks.frames = FrameFolderWriter(self.frames_path, first=first)
 
+    def _time_base(self) -> Fraction | None:
+        """The unit of the output's timestamps when frames keep their own times (None: a
+        constant rate): the source's, divided by the scale, holds every output time exactly."""
+        return self.timeline.source.time_base / self.timeline.scale if self.timed else None
+
     def _stream(self, sinks: _Sinks) -> None:
-        total = self.timeline.output_count(self.sequence.frame_count)
+        total = len(span_outputs(self.sequence, self.settings, self.span))
         quiet = self.settings.quiet or self.on_frame is not None or not self.span.is_whole
         progress = tqdm(total=total, unit="frame", desc=self.sequence.name, disable=quiet,
                         dynamic_ncols=True, leave=False)
         writer = WriteBehind(lambda item: self._write(sinks, *item), WRITE_BEHIND)
         reader = ReadAhead(self.sequence.frames(self.span.start, self.span.stop), READ_AHEAD)
         try:
-            for held, frame in self._outputs(reader):
-                writer.put((held, frame))
+            for held, frame, time in self._outputs(reader):
+                writer.put((held, frame, time - self.origin))
                 progress.update()
                 if self.on_frame is not None:
                     self.on_frame()
@@ -299,18 +318,18 @@ class SequenceRun:
             reader.close()
             progress.close()
 
-    def _write(self, sinks: _Sinks, held: np.ndarray, frame: np.ndarray | PendingFrame) -> None:
+    def _write(self, sinks: _Sinks, held: np.ndarray, frame: np.ndarray | PendingFrame, time: Fraction) -> None:
         if isinstance(frame, PendingFrame):  # wait here, in the writer's thread, for the download
             frame = frame.array()
-        sinks.video.write(frame)
+        sinks.video.write(frame, time)
         if sinks.montage is not None:
-            sinks.montage.write(np.concatenate([held, frame], axis=1))
+            sinks.montage.write(np.concatenate([held, frame], axis=1), time)
         if sinks.frames is not None:
             sinks.frames.write(frame)
         self.report.frames_written += 1
 
-    def _outputs(self, frames: ReadAhead) -> Iterator[tuple[np.ndarray, np.ndarray | PendingFrame]]:
-        """(held input frame, output frame) pairs in output order. Intervals wait until
+    def _outputs(self, frames: ReadAhead) -> Iterator[tuple[np.ndarray, np.ndarray | PendingFrame, Fraction]]:
+        """(held input frame, output frame, its time) in output order. Intervals wait until
         `batch` of them need the model, which then makes their frames in one call."""
         previous: _Key | None = None
         last_index = -1
@@ -332,34 +351,37 @@ class SequenceRun:
         if self.span.stop is not None:
             if last_index != self.span.stop:
                 raise InputError(f"{self.sequence.path} ends at frame {last_index}, before frame {self.span.stop}")
+            self.end = self.timeline.source_time(self.span.stop)
             return  # the next span starts with this frame
-        end = self.timeline.end(last_index + 1)
-        for _ in self.timeline.times(self.timeline.source_time(previous.index), end):
-            yield previous.frame, previous.frame
+        tail = self.timeline.tail(previous.index, last_index)
+        for _, time in tail:
+            yield previous.frame, previous.frame, time
+        self.end = self.timeline.end(last_index)
 
     def _plan(self, start: _Key, stop: _Key) -> _Planned:
-        """The output frames at the times in [start, stop)."""
+        """The output frames from source frame `start` up to `stop` (exclusive)."""
         t0, t1 = self.timeline.source_time(start.index), self.timeline.source_time(stop.index)
-        times = self.timeline.times(t0, t1)
-        fractions = [float((time - t0) / (t1 - t0)) for time in times if time != t0]
+        frames = self.timeline.outputs(start.index, stop.index)
+        between = [(number, time) for number, time in frames if time != t0]
+        fractions = [float((time - t0) / (t1 - t0)) for _, time in between]
         cut = pair_is_cut(self.settings, start.thumb, stop.thumb)
         if cut:
             self.report.scene_cuts += 1
-        planned = _Planned(start.frame, [start.frame] if times and times[0] == t0 else [])
+        on_start = len(frames) > len(between)
+        planned = _Planned(start.frame, [start.frame] if on_start else [], [t0] if on_start else [])
         if not fractions:
             return planned
+        planned.times += [time for _, time in between]
         if cut and self.settings.scene_cut == "repeat":
             planned.ready += [start.frame] * len(fractions)
         elif cut:  # blend: a cross-fade
             planned.ready += [PendingFrame(torch.lerp(start.tensor, stop.tensor, t)) for t in fractions]
         else:
-            first = next(index for index, time in enumerate(times) if time != t0)
-            numbers = [int(time * self.timeline.output_rate) for time in times[first:]]
             planned.pair = (start.tensor, stop.tensor, fractions)
-            planned.rngs = [self._rng(number) for number in numbers]
+            planned.rngs = [self._rng(number) for number, _ in between]
         return planned
 
-    def _flush(self, planned: list[_Planned]) -> Iterator[tuple[np.ndarray, np.ndarray | PendingFrame]]:
+    def _flush(self, planned: list[_Planned]) -> Iterator[tuple[np.ndarray, np.ndarray | PendingFrame, Fraction]]:
         """The frames of the planned intervals, in order, the model's made in one call."""
         pairs = [item.pair for item in planned if item.pair is not None]
         rngs = [rng for item in planned if item.pair is not None for rng in item.rngs]
@@ -367,8 +389,8 @@ class SequenceRun:
         made = iter(self.interpolator.interpolate_pairs(pairs, rng=rngs if seeded else None) if pairs else [])
         for item in planned:
             frames = item.ready + ([PendingFrame(pred) for pred in next(made)] if item.pair is not None else [])
-            for frame in frames:
-                yield item.held, frame
+            for frame, time in zip(frames, item.times, strict=True):
+                yield item.held, frame, time
         planned.clear()
 
     def _rng(self, output_index: int) -> torch.Generator | None:
@@ -384,7 +406,7 @@ class SequenceRun:
         for writer in (sinks.video, sinks.montage):
             if writer is None:
                 continue
-            encoded = writer.finish()
+            encoded = writer.finish(self.end - self.origin)
             if keep_audio:
                 mux_audio(encoded, self.sequence.path, writer.final)
                 encoded.unlink(missing_ok=True)
@@ -400,8 +422,8 @@ def keeps_audio(sequence: Sequence, settings: Settings) -> bool:
     if not settings.encoding.holds_audio or not sequence.is_video or not has_audio(sequence.path):
         return False
     rate, timeline = video_rate(sequence, settings), timeline_for(sequence, settings)
-    if settings.target_fps is None and rate != timeline.output_rate:
+    if settings.target_fps is None and rate != timeline.rate:
         log.warning("%s: audio left out: -fps %s changes the duration (the source plays at %s × %d = %s)",
-                    sequence.name, rate, sequence.fps, settings.scale, timeline.output_rate)
+                    sequence.name, rate, sequence.fps, settings.scale, timeline.rate)
         return False
     return True

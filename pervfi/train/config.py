@@ -20,10 +20,22 @@ SCHEMA_NAME = "v00"  # the recipe whose keys every configuration has
 CHOICES = {
     "model": ("v00", "vb"),
     "data.dataset": ("vimeo90k", "frames", "videos"),
+    "data.order": ("shuffle", "reference"),
+    "data.jitter": ("crop", "frame"),
     "train.precision": ("auto", "fp16", "bf16", "fp32"),
 }
 # Keys whose null means "not set" and which otherwise hold this kind.
-OPTIONAL = {"data.root": str, "data.val_limit": int, "train.stop_after": int}
+OPTIONAL = {"data.root": str, "data.val_limit": int, "train.stop_after": int,
+            **{f"loss.{term}": float for term in ("nll", "l1", "lap", "per")}}
+# Numbers that must be positive (when set), and those that may also be 0 (val_every 0: never;
+# keep 0: every state; workers 0: load in the training process).
+POSITIVE = ("data.crop", "train.batch_size", "train.epochs", "train.stop_after", "train.max_lr",
+            "train.grad_clip", "log.save_every", "log.log_every", "data.val_limit")
+NOT_NEGATIVE = ("data.workers", "log.keep", "log.val_every", "train.seed")
+# Keys that do not change what a run computes: a resume may change them freely.
+NOT_SHAPING = ("out", "device", "checkpoint_dir", "init", "data.root", "data.workers", "data.val_limit",
+               "train.stop_after", "log.save_every", "log.keep", "log.val_every", "log.metrics", "log.best",
+               "log.log_every")
 
 
 def shipped_configs() -> list[str]:
@@ -45,7 +57,24 @@ def load_config(source: str | Path, overrides: Iterable[str] = (), values: Mappi
             raise InputError(f"override {item!r} is not KEY=VALUE (e.g. train.max_lr=1e-4)")
         _assign(config, key.strip(), yaml.safe_load(text), schema)
     _check_choices(config)
+    _check_ranges(config)
     return config
+
+
+def shaping_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """The dotted keys that shape a run (all but `NOT_SHAPING`) whose values differ, as
+    ``key (saved → now)``."""
+    before, after = dict(_leaves(saved)), dict(_leaves(current))
+    return [f"{key} ({before.get(key)!r} → {after.get(key)!r})" for key in sorted(before.keys() | after.keys())
+            if key not in NOT_SHAPING and before.get(key) != after.get(key)]
+
+
+def _leaves(config: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 def get(config: Mapping[str, Any], key: str) -> Any:
@@ -136,6 +165,14 @@ def _kind_name(kind: type) -> str:
 
 def _unknown(key: str, where: str) -> InputError:
     return InputError(f"unknown config key {key}{where}; the keys are those of {CONFIG_FOLDER / SCHEMA_NAME}.yaml")
+
+
+def _check_ranges(config: Mapping[str, Any]) -> None:
+    for keys, smallest, wanted in ((POSITIVE, 0, "positive"), (NOT_NEGATIVE, -1, "0 or more")):
+        for key in keys:
+            value = get(config, key)
+            if value is not None and not value > smallest:
+                raise InputError(f"config key {key} must be {wanted}, got {value!r}")
 
 
 def _check_choices(config: Mapping[str, Any]) -> None:

@@ -37,6 +37,11 @@ def frame_tensor(frame: np.ndarray) -> Tensor:
     return to_tensor(frame)[0]
 
 
+def frame_pixels(frame: np.ndarray) -> Tensor:
+    """H×W×3 uint8 → 3×H×W uint8 (the augmentation works on 8-bit images, as the reference's)."""
+    return torch.from_numpy(np.require(frame, requirements=["C", "W"])).permute(2, 0, 1)
+
+
 class VimeoTriplets:
     """Vimeo90K triplets (im1, im3 in, im2 the target) with flows precomputed by `methods`."""
 
@@ -61,7 +66,7 @@ class VimeoTriplets:
     def load(self, clip: str, method: int = 0) -> Triplet:
         """The clip's frames and its flows by `methods[method]`."""
         folder = self.root / "sequences" / clip
-        img0, gt, img1 = (frame_tensor(read_frame(folder / f"im{i}.png")) for i in (1, 2, 3))
+        img0, gt, img1 = (frame_pixels(read_frame(folder / f"im{i}.png")) for i in (1, 2, 3))
         flows = self.root / "optical_flows" / self.methods[method] / clip
         flow01, flow10 = (torch.from_numpy(read_flow(flows / name)).permute(2, 0, 1) for name in ("fflow.png", "bflow.png"))
         for name, flow in (("fflow.png", flow01), ("bflow.png", flow10)):
@@ -85,7 +90,8 @@ class FootageTriplets:
     def __init__(self, root: Path, kind: str, gaps: Sequence[int], val_fraction: float,
                  flows: Callable[[], FlowFunction], estimator: str, cache: Path) -> None:
         """`flows` makes the flow function (loading the estimator) once the footage has been checked;
-        `cache` is the folder of the estimated flows."""
+        every triplet's flows are then estimated into `cache` (those not there yet) before this
+        returns, so loading only reads files, in any worker process, and the estimator is freed."""
         if not root.exists():
             raise InputError(f"dataset root {root} does not exist")
         sequences = discover_sequences(root)
@@ -113,29 +119,42 @@ class FootageTriplets:
         if not self.triplets["train"]:
             raise InputError(f"{root} has no training triplets: each sequence needs at least "
                              f"{2 * min(gaps) + 1} frames before its held-out part")
-        self.flows = flows()
+        self._estimate_flows(flows)
 
     def split(self, name: str) -> list[FrameTriplet]:
         return self.triplets[name]
 
     def load(self, triplet: FrameTriplet, method: int = 0) -> Triplet:
-        """The triplet's frames, with the flows between its outer frames (estimated once into the cache)."""
+        """The triplet's frames (uint8), with the flows between its outer frames from the cache."""
         img0, gt, img1 = (self._frame(triplet.sequence, index) for index in triplet.indices)
+        flow01, flow10 = (torch.from_numpy(read_flow(path)).permute(2, 0, 1).contiguous()
+                          for path in self._flow_files(triplet))
+        return Triplet(img0, img1, gt, flow01, flow10)
+
+    def _flow_files(self, triplet: FrameTriplet) -> tuple[Path, Path]:
         first, last = triplet.indices[0], triplet.indices[2]
         folder = self.cache / self.sequences[triplet.sequence].name / f"{first:06d}-{last:06d}"
-        paths = (folder / "fflow.png", folder / "bflow.png")
-        if not all(path.is_file() for path in paths):
+        return folder / "fflow.png", folder / "bflow.png"
+
+    def _estimate_flows(self, flows: Callable[[], FlowFunction]) -> None:
+        """Estimate the flows of every triplet whose files are not in the cache yet."""
+        todo = [t for t in dict.fromkeys(self.triplets["train"] + self.triplets["val"])
+                if not all(path.is_file() for path in self._flow_files(t))]
+        if not todo:
+            return
+        estimate = flows()
+        for triplet in todo:
+            img0, img1 = (frame_tensor(self._frame(triplet.sequence, index).permute(1, 2, 0).numpy())
+                          for index in (triplet.indices[0], triplet.indices[2]))
             with torch.no_grad():
-                estimated = self.flows(img0[None], img1[None])
-            for path, flow in zip(paths, estimated):
+                estimated = estimate(img0[None], img1[None])
+            for path, flow in zip(self._flow_files(triplet), estimated):
                 write_flow(path, flow[0].permute(1, 2, 0).float().cpu().numpy())
-        flow01, flow10 = (torch.from_numpy(read_flow(path)).permute(2, 0, 1).contiguous() for path in paths)
-        return Triplet(img0, img1, gt, flow01, flow10)
 
     def _frame(self, sequence: int, index: int) -> Tensor:
         if self.sequences[sequence].is_video:
-            return frame_tensor(self._video_frames(sequence)[index])
-        return frame_tensor(read_frame(self.sequences[sequence].frame_files[index]))
+            return frame_pixels(self._video_frames(sequence)[index])
+        return frame_pixels(read_frame(self.sequences[sequence].frame_files[index]))
 
     def _video_frames(self, sequence: int) -> list[np.ndarray]:
         """A video's frames, decoded once (fine-tuning sets are small)."""

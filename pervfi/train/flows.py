@@ -20,11 +20,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from pervfi.core.cpu_threads import use_threads
 from pervfi.media.frame_files import read_frame
 from pervfi.media.tensors import to_tensor
 from pervfi.models import registry
 from pervfi.models.checkpoints import load_model
-from pervfi.runtime.console import ArgumentParser, configure_logging, run_command
+from pervfi.runtime.console import ArgumentParser, add_threads_option, configure_logging, run_command
 from pervfi.runtime.device import resolve_device
 
 from .datasets import VimeoTriplets
@@ -66,13 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", required=True, type=Path, help="the Vimeo90K triplet folder")
     parser.add_argument("--estimator", required=True, help=f"one of {', '.join(registry.names('flow'))}")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    parser.add_argument("--checkpoints", default="checkpoints", help="checkpoint folder (default checkpoints)")
+    parser.add_argument("--ckpt-dir", default="checkpoints", help="checkpoint folder (default checkpoints)")
+    # the option's earlier name, still accepted
+    parser.add_argument("--checkpoints", dest="ckpt_dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    add_threads_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     configure_logging(quiet=args.quiet)
 
     def work() -> None:
-        written = precompute_flows(args.root, args.estimator, args.device, args.checkpoints, not args.quiet)
+        use_threads(args.threads)
+        written = precompute_flows(args.root, args.estimator, args.device, args.ckpt_dir, not args.quiet)
         log.info("wrote the %s flows of %d clips under %s", args.estimator, written,
                  args.root / "optical_flows" / args.estimator)
 

@@ -21,6 +21,7 @@ from .noise import draw_noise, stack_noise
 from .order import SampleKey
 
 FIELDS = ("img0", "img1", "flow01", "flow10", "gt")
+FRAMES = ("img0", "img1", "gt")
 
 
 class Source(Protocol):
@@ -34,8 +35,8 @@ class Source(Protocol):
 class TrainingSamples(torch.utils.data.Dataset):
     """Augmented training samples of `source` with the noise of `recipe`, looked up by `SampleKey`."""
 
-    def __init__(self, source: Source, recipe: str, seed: int, crop: int) -> None:
-        self.source, self.recipe, self.seed, self.crop = source, recipe, seed, crop
+    def __init__(self, source: Source, recipe: str, seed: int, crop: int, jitter: str = "crop") -> None:
+        self.source, self.recipe, self.seed, self.crop, self.jitter = source, recipe, seed, crop, jitter
         self.items = source.split("train")
 
     def __len__(self) -> int:
@@ -45,7 +46,7 @@ class TrainingSamples(torch.utils.data.Dataset):
         rng = sample_rng(self.seed, key.epoch, key.position)
         method = int(rng.integers(len(self.source.methods))) if len(self.source.methods) > 1 else 0
         try:
-            sample = as_fields(augment(self.source.load(self.items[key.index], method), rng, self.crop))
+            sample = as_fields(augment(self.source.load(self.items[key.index], method), rng, self.crop, self.jitter))
         except PerVFIError as err:
             return {"error": str(err)}
         except ValueError as err:  # frames smaller than the crop
@@ -55,7 +56,13 @@ class TrainingSamples(torch.utils.data.Dataset):
 
 
 def as_fields(sample: Triplet) -> dict[str, Tensor]:
-    return {name: getattr(sample, name) for name in FIELDS}
+    """The sample's fields, frames as float32 in [0, 1]."""
+    return {name: unit_range(getattr(sample, name)) if name in FRAMES else getattr(sample, name) for name in FIELDS}
+
+
+def unit_range(pixels: Tensor) -> Tensor:
+    """uint8 pixels → float32 in [0, 1]."""
+    return pixels.float().div_(255.0)
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -68,11 +75,13 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
-def batch_loader(samples: TrainingSamples, keys: Iterable[list[SampleKey]], workers: int) -> Iterator[dict[str, Any]]:
-    """The batches of `keys` (fields and "noise"), loaded by `workers` processes (0: in this one);
+def batch_loader(samples: TrainingSamples, keys: Iterable[list[SampleKey]], workers: int,
+                 pin: bool = False) -> Iterator[dict[str, Any]]:
+    """The batches of `keys` (fields and "noise"), loaded by `workers` processes (0: in this one),
+    in page-locked memory when `pin` (for asynchronous copies to a CUDA device);
     InputError for a file that cannot be read."""
     loader = DataLoader(samples, batch_sampler=_Batches(keys), collate_fn=collate, num_workers=workers,
-                        persistent_workers=False, prefetch_factor=2 if workers else None)
+                        persistent_workers=False, prefetch_factor=2 if workers else None, pin_memory=pin)
     for batch in loader:
         if "error" in batch:
             raise InputError(batch["error"])

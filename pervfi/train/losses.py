@@ -122,7 +122,8 @@ def _hub_file(url: str) -> Path:
             torch.hub.download_url_to_file(url, str(target), progress=True)  # tqdm on stderr
         except OSError as error:  # URLError is an OSError
             raise CheckpointError(f"VGG19 weights {target.name} are not in {target.parent} and could not be "
-                                  f"downloaded ({error}); put the file from {url} there") from None
+                                  f"downloaded ({error}); put the file from {url} there, or train without the "
+                                  "perceptual term (loss.per=0)") from None
     return target
 
 

@@ -1,7 +1,9 @@
 """Which samples each step trains on: a shuffled order per epoch, split over the processes.
 
 Epoch e visits the training set in the order ``randperm(n)`` drawn from a generator seeded by
-(run seed, e); step s of the run takes the global batch at ``s mod steps_per_epoch`` of
+(run seed, e), or, with `shuffle` off, in the list's own order every epoch, as the authors'
+loader does (a DataLoader without shuffle, through accelerate); step s of the run takes the
+global batch at ``s mod steps_per_epoch`` of
 that order (incomplete last batches are dropped), and process r of w takes its r-th equal
 share. The order depends on the seed alone, never on the number of processes or on a
 resume, and the current epoch's permutation is saved with the training state.
@@ -26,16 +28,18 @@ class SampleKey:
 class DataOrder:
     """The run's sample order for `size` samples in global batches of `batch_size`."""
 
-    def __init__(self, size: int, batch_size: int, seed: int) -> None:
+    def __init__(self, size: int, batch_size: int, seed: int, shuffle: bool = True) -> None:
         if size < batch_size:
             raise ValueError(f"expected at least one batch of {batch_size} samples, got {size} samples")
-        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.size, self.batch_size, self.seed, self.shuffle = size, batch_size, seed, shuffle
         self.steps_per_epoch = size // batch_size
         self._epoch, self._permutation = -1, torch.empty(0, dtype=torch.long)
 
     def permutation(self, epoch: int) -> torch.Tensor:
         """Epoch `epoch`'s order of the sample indices."""
-        if epoch != self._epoch:
+        if epoch != self._epoch and not self.shuffle:
+            self._epoch, self._permutation = epoch, torch.arange(self.size)
+        elif epoch != self._epoch:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._epoch, self._permutation = epoch, torch.randperm(self.size, generator=generator)
         return self._permutation

@@ -1,7 +1,8 @@
 """The run folder's checkpoints, written so that an interruption never leaves a broken one.
 
     <out>/model/PerVFI/<model>.pth      the newest generator, in the official layout
-    <out>/best/PerVFI/<model>.pth       the generator with the best validation score (+ best.json)
+    <out>/best-psnr/PerVFI/<model>.pth  the generator with the best validation PSNR (+ best.json),
+    <out>/best-lpips/...                and so on for each metric of `log.best`
     <out>/state/step-00000100/          the full training state at step 100:
         PerVFI/<model>.pth                  the generator (so the folder is itself a --ckpt-dir)
         training.pt                         optimizer, scheduler, scaler, step, data order,
@@ -26,7 +27,7 @@ import torch
 from torch import Tensor
 
 from pervfi.core.errors import CheckpointError
-from pervfi.core.files import write_text_whole, written_whole
+from pervfi.core.files import remove, write_text_whole, written_whole
 
 STATE_FORMAT = "pervfi-train-state-v1"
 STATE_FILE = "training.pt"
@@ -46,15 +47,20 @@ def write_generator(folder: Path, model: str, weights: Mapping[str, Tensor]) -> 
     return path
 
 
-def write_best(out: Path, model: str, weights: Mapping[str, Tensor], scores: Mapping[str, Any]) -> None:
-    """The best generator so far, with its step and scores in ``best.json``."""
-    folder = out / "best"
+def best_folder(out: Path, metric: str) -> Path:
+    """Where a run keeps the generator with the best validation `metric` (``best-psnr``, ...)."""
+    return out / f"best-{metric}"
+
+
+def write_best(out: Path, metric: str, model: str, weights: Mapping[str, Tensor], record: Mapping[str, Any]) -> None:
+    """The best generator so far by `metric`, with its step and scores in ``best.json``."""
+    folder = best_folder(out, metric)
     write_generator(folder, model, weights)
-    write_text_whole(folder / "best.json", json.dumps(dict(scores), indent=2) + "\n")
+    write_text_whole(folder / "best.json", json.dumps(dict(record), indent=2) + "\n")
 
 
-def read_best(out: Path) -> dict[str, Any] | None:
-    path = out / "best" / "best.json"
+def read_best(out: Path, metric: str) -> dict[str, Any] | None:
+    path = best_folder(out, metric) / "best.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -69,6 +75,24 @@ def save_state(out: Path, step: int, model: str, weights: Mapping[str, Tensor], 
     for old in complete_states(out)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+class RunFolderBefore:
+    """What the run folder held before a run started, so that a run that stops before its first
+    step (a data error found in the first batch, Ctrl-C) can remove what it added: the folder
+    itself when it made it, else the entries it added (logs, estimated flows)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.existed = out.is_dir()
+        self.entries = set(out.iterdir()) if self.existed else set()
+
+    def restore(self) -> None:
+        if not self.existed:
+            remove(self.out)
+            return
+        for path in set(self.out.iterdir()) - self.entries if self.out.is_dir() else ():
+            remove(path)
 
 
 def complete_states(out: Path) -> list[Path]:

@@ -10,8 +10,11 @@ class FlowEstimator(nn.Module):
     Images are RGB in [0, 1], B×3×H×W, any H×W; the flow is B×2×H×W in pixels, x then y,
     and maps img0 to img1: ``img0[y, x]`` corresponds to ``img1[y + v, x + u]``.
     Subclasses implement `estimate`; those that can share work between the two
-    directions override `estimate_bidirectional`.
+    directions override `estimate_bidirectional`. `traceable` says whether torch.compile can
+    trace it (PyTorch operations only); the Interpolator compiles only those that are.
     """
+
+    traceable = True
 
     def estimate(self, img0: Tensor, img1: Tensor) -> Tensor:
         raise NotImplementedError

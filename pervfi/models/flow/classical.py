@@ -29,6 +29,8 @@ def to_grey_uint8(images: Tensor) -> list[np.ndarray]:
 class OpenCVFlow(FlowEstimator):
     """A flow estimator around an OpenCV function (grey uint8 pair → H×W×2 float32)."""
 
+    traceable = False  # OpenCV, not PyTorch: torch.compile cannot trace it
+
     def _flow(self, grey0: np.ndarray, grey1: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 

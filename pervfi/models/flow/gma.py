@@ -5,9 +5,13 @@ features of similar-looking pixels across the frame and feeds them to the GRU.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor, nn
 
+from .alternate_correlation import FULL_VOLUME_BYTES
+from .gmflow_transformer import global_attention
 from .raft import RAFT
 from .raft_parts import UpdateBlock
 
@@ -28,7 +32,7 @@ class RelativePositionEmbedding(nn.Module):
 
 
 class ContextAttention(nn.Module):
-    """Softmax attention of every context pixel over all others: B×(H·W)×(H·W)."""
+    """Softmax attention of every context pixel over all others (B×(H·W)×(H·W) weights)."""
 
     def __init__(self, dim: int, max_positions: int = MAX_POSITIONS) -> None:
         super().__init__()
@@ -36,10 +40,28 @@ class ContextAttention(nn.Module):
         self.to_qk = nn.Conv2d(dim, dim * 2, 1, bias=False)
         self.pos_emb = RelativePositionEmbedding(max_positions, dim)
 
-    def forward(self, context: Tensor) -> Tensor:
-        query, key = self.to_qk(context).flatten(2).chunk(2, dim=1)  # B×D×N each
-        similarity = torch.matmul((self.scale * query).transpose(1, 2), key)
-        return similarity.softmax(dim=-1)
+    def forward(self, context: Tensor) -> Attention:
+        query, key = (x.transpose(1, 2) for x in self.to_qk(context).flatten(2).chunk(2, dim=1))  # B×N×D each
+        batch, positions, _ = query.shape
+        if 4 * batch * positions**2 > FULL_VOLUME_BYTES:  # as RAFT's volume: too large to keep
+            return Attention(None, query, key)
+        return Attention(torch.matmul(self.scale * query, key.transpose(1, 2)).softmax(dim=-1), query, key)
+
+
+class Attention(NamedTuple):
+    """The context attention, applied to values each iteration: its weights when they
+    were small enough to keep (`weights`), else recomputed from `query` and `key` by fused
+    attention, block by block, never holding the N×N matrix."""
+
+    weights: Tensor | None
+    query: Tensor
+    key: Tensor
+
+    def apply(self, values: Tensor) -> Tensor:
+        """softmax(query·keyᵀ/√D)·values for B×N×D values."""
+        if self.weights is not None:
+            return torch.matmul(self.weights, values)
+        return global_attention(self.query, self.key, values)
 
 
 class MotionAggregator(nn.Module):
@@ -50,10 +72,10 @@ class MotionAggregator(nn.Module):
         self.to_v = nn.Conv2d(dim, dim, 1, bias=False)
         self.gamma = nn.Parameter(torch.zeros(1))
 
-    def forward(self, attention: Tensor, motion: Tensor) -> Tensor:
+    def forward(self, attention: Attention, motion: Tensor) -> Tensor:
         batch, channels, height, width = motion.shape
         values = self.to_v(motion).flatten(2).transpose(1, 2)  # B×N×D
-        aggregated = torch.matmul(attention, values).transpose(1, 2).reshape(batch, channels, height, width)
+        aggregated = attention.apply(values).transpose(1, 2).reshape(batch, channels, height, width)
         return motion + self.gamma * aggregated
 
 
@@ -67,7 +89,7 @@ class GMAUpdateBlock(UpdateBlock):
     def extra_input_channels(self, hidden_dim: int) -> int:
         return hidden_dim
 
-    def gru_input(self, context: Tensor, motion: Tensor, attention: Tensor | None) -> Tensor:
+    def gru_input(self, context: Tensor, motion: Tensor, attention: Attention | None) -> Tensor:
         return torch.cat([context, motion, self.aggregator(attention, motion)], 1)
 
 
@@ -81,7 +103,7 @@ class GMA(RAFT):
     def _update_block(self, corr_channels: int, small: bool) -> nn.Module:
         return GMAUpdateBlock(corr_channels, self.hidden_dim, self.context_dim)
 
-    def context_attention(self, context: Tensor) -> Tensor:
+    def context_attention(self, context: Tensor) -> Attention:
         return self.att(context)
 
 

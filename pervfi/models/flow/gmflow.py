@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pervfi.ops import Padder, coords_grid, float32_island
+from pervfi.ops import Padder, coords_grid, float32_island, held_float32
 
 from .base import FlowEstimator, check_pair
 from .gmflow_transformer import FeatureFlowAttention, FeatureTransformer, add_window_position, global_attention
@@ -71,10 +71,10 @@ class GMFlow(FlowEstimator):
                 sources.append(feature1)
                 targets.append(feature0)
             source = torch.cat(sources)
-            flow = _soft_argmax_flow(source, torch.cat(targets))
+            flow = held_float32("GMFlow", _soft_argmax_flow(source, torch.cat(targets)))
             flow = self.feature_flow_attn(source, flow)
             mask = self.upsampler(torch.cat([flow, source], 1))
-            return list(padder.crop(convex_upsample(flow, mask))[0].chunk(len(sources)))
+            return held_float32("GMFlow", list(padder.crop(convex_upsample(flow, mask))[0].chunk(len(sources))))
 
 
 def _soft_argmax_flow(source: Tensor, target: Tensor) -> Tensor:

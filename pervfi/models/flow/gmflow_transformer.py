@@ -11,6 +11,8 @@ from torch import Tensor, nn
 
 # Fused attention kernels on GPUs want value widths that are multiples of 8.
 VALUE_MULTIPLE = 8
+# The most bytes the window attention's scores take at once (see `window_attention`).
+ATTENTION_BYTES = 256 * 2**20
 
 
 def split_windows(x: Tensor, splits: int) -> Tensor:
@@ -52,40 +54,60 @@ def add_window_position(feature: Tensor, splits: int) -> Tensor:
     return feature + position.repeat(1, splits, splits)
 
 
-def shifted_window_mask(height: int, width: int, splits: int, device: torch.device) -> Tensor:
-    """Attention bias for shifted windows (Swin Transformer): −100 between two pixels of a
-    window that the cyclic shift by half a window brought together from opposite edges of
-    the map, else 0. (splits²)×L×L with L the pixels of one window."""
+def window_regions(height: int, width: int, splits: int, device: torch.device) -> Tensor:
+    """For shifted windows (Swin Transformer): per window, the region of each of its pixels
+    after the cyclic shift by half a window, pixels of different regions having been brought
+    together from opposite edges of the map. (splits²)×L, L the pixels of one window."""
     window_h, window_w = height // splits, width // splits
     # After rolling, the last half-window of rows (columns) holds the wrapped-around ones.
     wrapped_rows = torch.arange(height, device=device) >= height - window_h // 2
     wrapped_cols = torch.arange(width, device=device) >= width - window_w // 2
     region = (2 * wrapped_rows[:, None] + wrapped_cols[None, :]).float()
-    windows = split_windows(region[None, :, :, None], splits).view(splits * splits, -1)
-    apart = windows[:, :, None] != windows[:, None, :]
-    return torch.zeros(apart.shape, device=device).masked_fill(apart, -100.0)
+    return split_windows(region[None, :, :, None], splits).view(splits * splits, -1)
+
+
+def shift_bias(query_regions: Tensor, key_regions: Tensor) -> Tensor:
+    """The attention bias of shifted windows: −100 between pixels of different regions
+    (see `window_regions`), else 0; (splits²)×Lq×Lk."""
+    apart = query_regions[:, :, None] != key_regions[:, None, :]
+    return torch.zeros(apart.shape, device=apart.device).masked_fill(apart, -100.0)
 
 
 def window_attention(query: Tensor, key: Tensor, value: Tensor, height: int, width: int, splits: int,
-                     mask: Tensor | None) -> Tensor:
+                     regions: Tensor | None) -> Tensor:
     """Single-head attention within `splits`×`splits` windows (shifted by half a window
-    when `mask` is given). Inputs and output B×(H·W)×C."""
+    when the pixels' `regions` are given). Inputs and output B×(H·W)×C.
+
+    The scores of one window grow with the square of its pixels: on large maps they are
+    computed for a block of query rows at a time (at most `ATTENTION_BYTES`), each row's
+    softmax being its own.
+    """
     b, _, c = query.shape
     window_h, window_w = height // splits, width // splits
     shift = (-(window_h // 2), -(window_w // 2))
 
     def windows(x: Tensor) -> Tensor:
         x = x.view(b, height, width, c)
-        if mask is not None:
+        if regions is not None:
             x = torch.roll(x, shifts=shift, dims=(1, 2))
         return split_windows(x, splits).view(b * splits * splits, -1, c)
 
-    scores = torch.matmul(windows(query), windows(key).transpose(1, 2)) / math.sqrt(c)
-    if mask is not None:  # the same bias for every image's windows
-        scores = (scores.view(b, -1, *scores.shape[1:]) + mask).view_as(scores)
-    out = torch.matmul(torch.softmax(scores, dim=-1), windows(value))
+    query, key, value = windows(query), windows(key), windows(value)
+    length = query.shape[1]
+    rows = max(1, ATTENTION_BYTES // (4 * query.shape[0] * length))
+    out = torch.empty_like(query) if rows < length else None
+    for start in range(0, length, rows):
+        scores = torch.matmul(query[:, start:start + rows], key.transpose(1, 2)) / math.sqrt(c)
+        if regions is not None:  # the same bias for every image's windows
+            bias = shift_bias(regions[:, start:start + rows], regions)
+            scores = (scores.view(b, -1, *scores.shape[1:]) + bias).view_as(scores)
+        block = torch.matmul(torch.softmax(scores, dim=-1), value)
+        if out is None:
+            out = block
+        else:
+            out[:, start:start + rows] = block
     out = merge_windows(out.view(b * splits * splits, window_h, window_w, c), splits)
-    if mask is not None:
+    if regions is not None:
         out = torch.roll(out, shifts=(-shift[0], -shift[1]), dims=(1, 2))
     return out.reshape(b, -1, c)
 
@@ -111,9 +133,9 @@ class TransformerLayer(nn.Module):
             self.norm2 = nn.LayerNorm(dim)
 
     def forward(self, source: Tensor, target: Tensor, height: int, width: int, splits: int,
-                mask: Tensor | None) -> Tensor:
+                regions: Tensor | None) -> Tensor:
         message = window_attention(self.q_proj(source), self.k_proj(target), self.v_proj(target),
-                                   height, width, splits, mask)
+                                   height, width, splits, regions)
         message = self.norm1(self.merge(message))
         if self.mlp is not None:
             message = self.norm2(self.mlp(torch.cat([source, message], dim=-1)))
@@ -130,10 +152,10 @@ class TransformerBlock(nn.Module):
         self.cross_attn_ffn = TransformerLayer(dim, ffn_expansion, with_ffn=True)
 
     def forward(self, source: Tensor, target: Tensor, height: int, width: int, splits: int,
-                mask: Tensor | None) -> Tensor:
-        mask = mask if self.shifted else None
-        source = self.self_attn(source, source, height, width, splits, mask)
-        return self.cross_attn_ffn(source, target, height, width, splits, mask)
+                regions: Tensor | None) -> Tensor:
+        regions = regions if self.shifted else None
+        source = self.self_attn(source, source, height, width, splits, regions)
+        return self.cross_attn_ffn(source, target, height, width, splits, regions)
 
 
 class FeatureTransformer(nn.Module):
@@ -147,12 +169,12 @@ class FeatureTransformer(nn.Module):
     def forward(self, feature0: Tensor, feature1: Tensor, splits: int) -> tuple[Tensor, Tensor]:
         b, c, h, w = feature0.shape
         # One window per side is plain full attention, with nothing to shift.
-        mask = shifted_window_mask(h, w, splits, feature0.device) if splits > 1 else None
+        regions = window_regions(h, w, splits, feature0.device) if splits > 1 else None
         # Both frames as one batch; each attends to the other, which is the batch swapped.
         source = torch.cat([feature0, feature1]).flatten(2).transpose(1, 2)
         for layer in self.layers:
             target = torch.cat(source.chunk(2)[::-1])
-            source = layer(source, target, h, w, splits, mask)
+            source = layer(source, target, h, w, splits, regions)
         out0, out1 = source.transpose(1, 2).reshape(2 * b, c, h, w).chunk(2)
         return out0, out1
 

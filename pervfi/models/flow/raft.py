@@ -6,8 +6,9 @@ import contextlib
 import torch
 from torch import Tensor, nn
 
-from pervfi.ops import Padder
+from pervfi.ops import Padder, float32_island, held_float32
 
+from .alternate_correlation import AlternateCorrelation, correlation_lookup
 from .base import FlowEstimator, check_pair
 from .raft_parts import (
     DOWNSAMPLE,
@@ -58,18 +59,21 @@ class RAFT(FlowEstimator):
         check_pair(img0, img1)
         padder, (img0, img1) = self._pad(img0, img1)
         fmap0, fmap1 = self._features(torch.cat([img0, img1])).chunk(2)
-        pyramid = CorrelationPyramid.forward_only(fmap0, fmap1, CORR_LEVELS, self.corr_radius)
+        with float32_island(img0.device.type):
+            pyramid = correlation_lookup(fmap0, fmap1, CORR_LEVELS, self.corr_radius, bidirectional=False)
         flow = self._refine(img0, pyramid)
         return padder.crop(flow)[0]
 
     def estimate_bidirectional(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
         """Both directions from one feature pass; the reverse correlation volume is the
-        forward one transposed (a view of it, see `CorrelationPyramid.bidirectional`), and
-        both directions refine as one batch."""
+        forward one transposed (a view of it, see `CorrelationPyramid.bidirectional`; large
+        frames use the alternate correlation, see `correlation_lookup`), and both
+        directions refine as one batch."""
         check_pair(img0, img1)
         padder, (img0, img1) = self._pad(img0, img1)
         fmap0, fmap1 = self._features(torch.cat([img0, img1])).chunk(2)
-        pyramid = CorrelationPyramid.bidirectional(fmap0, fmap1, CORR_LEVELS, self.corr_radius)
+        with float32_island(img0.device.type):
+            pyramid = correlation_lookup(fmap0, fmap1, CORR_LEVELS, self.corr_radius, bidirectional=True)
         flows = self._refine(torch.cat([img0, img1]), pyramid)
         flow01, flow10 = padder.crop(flows)[0].chunk(2)
         return flow01, flow10
@@ -91,7 +95,7 @@ class RAFT(FlowEstimator):
         with self._autocast(images.device):
             return self.fnet(images * 2 - 1).float()
 
-    def _refine(self, images: Tensor, pyramid: CorrelationPyramid) -> Tensor:
+    def _refine(self, images: Tensor, pyramid: CorrelationPyramid | AlternateCorrelation) -> Tensor:
         """Iterate the update from zero flow for the source `images`; full-resolution flow."""
         with self._autocast(images.device):
             context = self.cnet(images * 2 - 1)
@@ -102,17 +106,18 @@ class RAFT(FlowEstimator):
         coords0 = initial_coords(batch, height // DOWNSAMPLE, width // DOWNSAMPLE, images)
         coords1 = coords0.clone()
         for _ in range(self.iters):
-            corr = pyramid.lookup(coords1)
+            with float32_island(images.device.type):
+                corr = held_float32("correlation lookup", pyramid.lookup(coords1))
             flow = coords1 - coords0
             with self._autocast(images.device):
                 hidden, delta = self.update_block(hidden, context, corr, flow, attention)
-            coords1 = coords1 + delta.float()
+            coords1 = held_float32("flow coordinates", coords1 + delta.float())
         flow = coords1 - coords0
         with self._autocast(images.device):
             mask = self.update_block.upsampling_mask(hidden)
-        if mask is None:
-            return bilinear_upsample8(flow)
-        return convex_upsample(flow, mask.float())
+        with float32_island(images.device.type):
+            flow = bilinear_upsample8(flow) if mask is None else convex_upsample(flow, mask.float())
+        return held_float32("flow coordinates", flow)
 
 
 def build_raft(small: bool = False, iters: int = 12, mixed_precision: bool = False) -> RAFT:

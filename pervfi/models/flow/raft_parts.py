@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pervfi.ops import coords_grid
+from pervfi.ops import coords_grid, float32_island, held_float32
 
 # RAFT works at 1/8 of the frame: the encoders downsample three times.
 DOWNSAMPLE = 8
@@ -109,10 +109,13 @@ class Encoder(nn.Module):
 
 
 def correlation_volume(fmap0: Tensor, fmap1: Tensor) -> Tensor:
-    """All-pairs dot products / sqrt(C): B×(H·W)×H×W, source pixels first."""
+    """All-pairs dot products / sqrt(C): B×(H0·W0)×H1×W1, source pixels first; float32
+    whatever the precision (the contract's "correlation volume")."""
     batch, channels, height, width = fmap0.shape
-    corr = torch.matmul(fmap0.flatten(2).transpose(1, 2), fmap1.flatten(2))
-    return corr.div_(math.sqrt(channels)).view(batch, height * width, height, width)
+    with float32_island(fmap0.device.type):
+        corr = torch.matmul(fmap0.float().flatten(2).transpose(1, 2), fmap1.float().flatten(2))
+    return held_float32("correlation volume", corr.div_(math.sqrt(channels)).view(batch, height * width,
+                                                                                 *fmap1.shape[-2:]))
 
 
 class CorrelationPyramid:

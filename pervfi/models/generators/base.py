@@ -70,6 +70,7 @@ class PerVFIGenerator(nn.Module):
         `mask_noise`: see `AttentionMerge` (training adds noise to the masks)."""
         warped0, aligned, holes = self._aligned(pair, time)
         blended, soft_masks = self.attentionMerge(warped0, aligned, holes, attentions, mask_noise)
+        del warped0, aligned, holes  # freed before the fusion, the largest step
         return self.multiscaleFuse(blended), soft_masks
 
     def attention_sums(self, pair: PairFeatures, time: float, region: Region,
@@ -105,10 +106,12 @@ class PerVFIGenerator(nn.Module):
         raise NotImplementedError
 
     def interpolate_at(self, pair: PairFeatures, time: float | Tensor, zs: list[Tensor] | None = None,
-                       rng: torch.Generator | None = None, region: Region | None = None) -> Tensor:
+                       rng: torch.Generator | None = None, region: Region | None = None,
+                       attentions: list[Tensor] | None = None) -> Tensor:
         """The per-time step: the frame at `time` (a number or one time per row, B×1×1×1)
-        from `encode_pair`'s result, before clamping, B×3×H×W in [0, 1] space."""
-        conds, _ = self.condition_at(pair, time)
+        from `encode_pair`'s result, before clamping, B×3×H×W in [0, 1] space; `region`
+        and `attentions` as for `interpolate`."""
+        conds, _ = self.condition_at(pair, time, attentions)
         return (self.decode(conds, zs, rng, region) + 1) / 2
 
     def interpolate(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, time: float = 0.5,

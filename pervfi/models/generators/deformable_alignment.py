@@ -7,9 +7,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pervfi.ops import resize_flow, upsample2x
+from pervfi.ops.bands import in_bands
 from pervfi.ops.deform import deform_conv2d
 
 from .encoder import PYRAMID_CHANNELS
+
+# Rows a level's output depends on beyond its own: one per 3×3 convolution on the longest
+# path (three offset convolutions, the deformable one's offsets, feat_conv, two merges).
+LEVEL_REACH = 7
 
 
 def _lrelu(x: Tensor) -> Tensor:
@@ -27,9 +32,17 @@ class DCNPack(nn.Module):
         nn.init.zeros_(self.conv_offset.bias)
         self.dconv = _DeformConv(channels, kernel_size)
 
-    def forward(self, x: Tensor, guide: Tensor) -> Tensor:
+    def forward(self, x: Tensor, guide: Tensor, top: int = 0) -> Tensor:
+        """The output rows of `guide` (a band of the frame's rows from row `top`, or all)."""
+        # Offsets, masks and sampled columns take about 3·offset channels + 2·taps·C
+        # floats per output pixel: large frames go a band of rows at a time.
+        per_pixel = 3 * self.conv_offset.out_channels + 2 * self.dconv.weight[0, 0].numel() * x.shape[1]
+        return in_bands(lambda low, high: [self._band(x, guide[..., low:high, :], top + low)], guide.shape[-2], 1,
+                        [1], 4 * per_pixel * x.shape[0] * x.shape[-1])[0]
+
+    def _band(self, x: Tensor, guide: Tensor, top: int) -> Tensor:
         offset_y, offset_x, mask = torch.chunk(self.conv_offset(guide), 3, dim=1)
-        return self.dconv(x, torch.cat([offset_y, offset_x], 1), torch.sigmoid(mask))
+        return self.dconv(x, torch.cat([offset_y, offset_x], 1), torch.sigmoid(mask), top)
 
 
 class _DeformConv(nn.Module):
@@ -43,8 +56,8 @@ class _DeformConv(nn.Module):
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)
         nn.init.zeros_(self.bias)
 
-    def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
-        return deform_conv2d(x, offset, self.weight, self.bias, self.padding, mask)
+    def forward(self, x: Tensor, offset: Tensor, mask: Tensor, top: int = 0) -> Tensor:
+        return deform_conv2d(x, offset, self.weight, self.bias, self.padding, mask, top)
 
 
 class DeformableAlign(nn.Module):
@@ -77,28 +90,47 @@ class DeformableAlign(nn.Module):
             self.merge_conv1[level] = nn.Conv2d(c[i] * 2 + 1, c[i], 3, padding=1)
 
     def forward(self, features: list[tuple[Tensor, Tensor]], holes: list[Tensor], flow_t1: Tensor) -> list[Tensor]:
-        """Merged features per level, fine to coarse order as in `features`."""
+        """Merged features per level, fine to coarse order as in `features`.
+
+        Each level is computed a band of rows at a time when its intermediates would be
+        large (they are local but for the deformable sampling, which reads the whole
+        second frame), so the finest level's never exist for the whole frame at once.
+        """
         outs: list[Tensor] = [None, None, None]  # type: ignore[list-item]
+        coarse: list[Tensor] = []  # the coarser level's merged features, offsets and aligned features
         for i in range(2, -1, -1):
-            level = f"l{i}"
             warped0, feature1 = features[i]
-            hole = holes[i]
-            flow = resize_flow(flow_t1, hole.shape[-2:])
-            offset = _lrelu(self.offset_conv1[level](torch.cat([warped0, feature1, hole, flow], 1)))
-            if i == 2:
-                offset = _lrelu(self.offset_conv2[level](offset))
-            else:
-                offset = _lrelu(self.offset_conv2[level](torch.cat([offset, coarse_offset], 1)))
-                offset = _lrelu(self.offset_conv3[level](offset))
-            aligned1 = self.deform_conv[level](feature1, offset)
-            if i < 2:
-                aligned1 = self.feat_conv[level](torch.cat([aligned1, coarse_aligned], 1))
-            merged = self.merge_conv1[level](torch.cat([warped0, aligned1, hole], 1))
-            if i < 2:
-                merged = self.merge_conv2[level](torch.cat([merged, coarse_merged], 1))
-            outs[i] = merged
-            if i > 0:
-                coarse_offset = upsample2x(offset) * 2
-                coarse_aligned = upsample2x(_lrelu(aligned1))
-                coarse_merged = upsample2x(merged)
+            inputs = [warped0, feature1, holes[i], resize_flow(flow_t1, holes[i].shape[-2:])]
+            channels, coarse_channels = warped0.shape[1], sum(x.shape[1] for x in coarse)
+            bytes_per_row = 4 * (12 * channels + 2 * coarse_channels) * warped0.shape[0] * warped0.shape[-1]
+            results = in_bands(lambda low, high: self._level(i, inputs, coarse, low, high), warped0.shape[-2],
+                               LEVEL_REACH + 1, [1] * (1 if i == 0 else 3), bytes_per_row)
+            outs[i], coarse = results[0], results
         return outs
+
+    def _level(self, i: int, inputs: list[Tensor], coarse: list[Tensor], low: int, high: int) -> list[Tensor]:
+        """Rows [low, high) of level `i`: the merged features, and for a coarser level also
+        its offsets and aligned features (activated), which the next level upsamples."""
+        level = f"l{i}"
+        warped0, feature1, hole, flow = (x[..., low:high, :] for x in inputs)
+        offset = _lrelu(self.offset_conv1[level](torch.cat([warped0, feature1, hole, flow], 1)))
+        if coarse:
+            coarse_merged, coarse_offset, coarse_aligned = (_upsampled_rows(x, low, high) for x in coarse)
+            offset = _lrelu(self.offset_conv2[level](torch.cat([offset, coarse_offset * 2], 1)))
+            offset = _lrelu(self.offset_conv3[level](offset))
+        else:
+            offset = _lrelu(self.offset_conv2[level](offset))
+        aligned1 = self.deform_conv[level](inputs[1], offset, low)
+        if coarse:
+            aligned1 = self.feat_conv[level](torch.cat([aligned1, coarse_aligned], 1))
+        merged = self.merge_conv1[level](torch.cat([warped0, aligned1, hole], 1))
+        if coarse:
+            merged = self.merge_conv2[level](torch.cat([merged, coarse_merged], 1))
+        return [merged] if i == 0 else [merged, offset, _lrelu(aligned1)]
+
+
+def _upsampled_rows(x: Tensor, low: int, high: int) -> Tensor:
+    """Rows [low, high) of `upsample2x(x)` (low and high even), from the rows of `x` they
+    depend on."""
+    start, stop = max(0, low // 2 - 1), min(x.shape[-2], high // 2 + 1)
+    return upsample2x(x[..., start:stop, :])[..., low - 2 * start:high - 2 * start, :]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from pervfi.ops.bands import in_bands
+
 from .encoder import PYRAMID_CHANNELS
 from .layers import conv3x3
 
@@ -17,6 +19,9 @@ MODULES_PER_STAGE = 2
 BLOCKS_PER_BRANCH = 2
 STEM_CHANNELS = 64
 BOTTLENECKS = 4
+# The full-resolution head (stem, bottlenecks, transition) reaches one row per 3×3
+# convolution: 1 + BOTTLENECKS + 1.
+HEAD_REACH = BOTTLENECKS + 2
 
 
 class BasicBlock(nn.Module):
@@ -126,9 +131,14 @@ class MultiscaleFuse(nn.Module):
         )
 
     def forward(self, levels: list[Tensor]) -> list[Tensor]:
-        stem0, stem1, stem2 = (stem(x) for stem, x in zip(self.stems, levels))
-        x = self.layer1(stem0)
-        branches = [self.transition1[0](x), self.transition1[1](x)]
+        # The head's 256-channel full-resolution features are the largest of the whole
+        # generator (about 700 floats per pixel while they live): large frames go a band
+        # of rows at a time, so they never exist for the whole frame.
+        finest = levels[0]
+        bytes_per_row = 4 * 700 * finest.shape[0] * finest.shape[-1]
+        branches = in_bands(lambda low, high: self._head(finest[..., low:high, :]), finest.shape[-2], HEAD_REACH,
+                            (1, 2), bytes_per_row)
+        stem1, stem2 = (stem(x) for stem, x in zip(self.stems[1:], levels[1:]))
         # Each new branch also receives the stem of the input level at its resolution.
         branches[1] = self.extra1(torch.cat([stem1, branches[1]], 1))
         branches = self.stage2(branches)
@@ -136,3 +146,9 @@ class MultiscaleFuse(nn.Module):
         branches[2] = self.extra2(torch.cat([stem2, branches[2]], 1))
         branches = self.stage3(branches)
         return [head(x) for head, x in zip(self.final_layers, branches)]
+
+    def _head(self, level: Tensor) -> list[Tensor]:
+        """The two branches that stage 2 starts from (full and 1/2 resolution) from the
+        finest level (or a band of its rows)."""
+        x = self.layer1(self.stems[0](level))
+        return [self.transition1[0](x), self.transition1[1](x)]

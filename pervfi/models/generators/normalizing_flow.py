@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pervfi.ops import channel_mean_std, float32_island
+from pervfi.ops import channel_mean_std, float32_island, held_float32
 
 LEVELS = 3
 IMAGE_CHANNELS = 3
@@ -86,7 +86,8 @@ def _inverse_and_logabsdet(weight: Tensor) -> tuple[Tensor, Tensor]:
 class InvConv2d(nn.Module):
     """Invertible 1×1 convolution (initialised to a random rotation). Its inverse and
     log-determinant are cached per weight version when no gradient is wanted (inference),
-    and recomputed on the autograd graph when one is (training)."""
+    and recomputed on the autograd graph when one is (training) or inside torch.compile
+    (the cache's key and mutation would break the graph; tiny matrices)."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -94,7 +95,7 @@ class InvConv2d(nn.Module):
         self._cache: dict[str, object] = {}
 
     def _derived(self) -> tuple[Tensor, Tensor]:
-        if torch.is_grad_enabled() and self.weight.requires_grad:
+        if (torch.is_grad_enabled() and self.weight.requires_grad) or torch.compiler.is_compiling():
             return _inverse_and_logabsdet(self.weight)
         key = (self.weight.data_ptr(), self.weight._version, self.weight.device, self.weight.dtype)
         if self._cache.get("key") != key:
@@ -105,12 +106,13 @@ class InvConv2d(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         _, logabsdet = self._derived()
         with float32_island(x.device.type):
-            return F.conv2d(x.float(), self.weight.float()), x.shape[2] * x.shape[3] * logabsdet.float()
+            return held_float32("invertible 1×1 convolutions", (F.conv2d(x.float(), self.weight.float()),
+                                                                 x.shape[2] * x.shape[3] * logabsdet.float()))
 
     def reverse(self, y: Tensor) -> Tensor:
         inverse, _ = self._derived()
         with float32_island(y.device.type):
-            return F.conv2d(y.float(), inverse.float())
+            return held_float32("invertible 1×1 convolutions", F.conv2d(y.float(), inverse.float()))
 
 
 class ZeroConv2d(nn.Module):
@@ -234,7 +236,7 @@ class Block(nn.Module):
         x, det = self.invconv(x)
         logdet = logdet + det
         for flow in self.flows:
-            x, det = flow(x, cond)
+            x, det = held_float32("normalizing-flow state", flow(x, cond))
             logdet = logdet + det
         if self.split:
             kept, latent = x.chunk(2, 1)
@@ -250,7 +252,7 @@ class Block(nn.Module):
         latent = mean + torch.exp(log_sd) * eps
         x = torch.cat([kept, latent], 1) if self.split else latent
         for flow in reversed(self.flows):
-            x = flow.reverse(x, cond)
+            x = held_float32("normalizing-flow state", flow.reverse(x, cond))
         return unsqueeze2d(self.actnorm.reverse(self.invconv.reverse(x)))
 
 
@@ -276,14 +278,15 @@ class CondFlowNet(nn.Module):
             log_p = log_p + lp
             latents.append(latent)
             noise.append(eps)
-        return log_p, logdet, latents, noise
+        return held_float32("log-determinants", (log_p, logdet)) + (latents, noise)
 
     def reverse(self, noise: list[Tensor], conds: list[Tensor]) -> Tensor:
         """Decode from noise (fine to coarse, already times heat) to an image in [-1, 1] space."""
-        x = noise[-1]  # at the last level the "kept" input only sets the prior's shape
+        # At the last level the "kept" input only sets the prior's shape.
+        x = held_float32("normalizing-flow state", noise)[-1]
         for block, cond, eps in zip(reversed(self.blocks), reversed(conds), reversed(noise)):
             x = block.reverse(x, cond, eps)
-        return x
+        return held_float32("normalizing-flow state", x)
 
 
 def latent_shapes(height: int, width: int) -> list[tuple[int, int, int]]:

@@ -7,6 +7,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from pervfi.ops import float32_island, held_float32
+
 from .encoder import PYRAMID_CHANNELS
 
 
@@ -84,16 +86,23 @@ def tap_sums(x: Tensor, kernel_size: tuple[int, int], window: FrameWindow | None
         rows = seen(i, (kernel_h - 1) // 2, window.frame_height, window.owned_rows, window.top)
         for j in range(kernel_w):
             cols = seen(j, (kernel_w - 1) // 2, window.frame_width, window.owned_cols, window.left)
-            sums.append(x[:, :, rows, cols].sum((2, 3)))
-    return torch.stack(sums, dim=-1)
+            sums.append(x[:, :, rows, cols].sum((2, 3), dtype=torch.float32))
+    return held_float32("soft-mask sums", torch.stack(sums, dim=-1))
 
 
 def conv_mean_from_sums(conv: nn.Conv2d, sums: Tensor, pixels: int) -> Tensor:
     """``conv(x).mean((2, 3))`` for a stride-1 "same" convolution from `tap_sums(x)`,
     without convolving: each tap's weights applied to the sum of the input window that tap
-    sees; C_in·taps multiply-adds per output channel instead of C_in·taps per pixel."""
-    mean = torch.einsum("bct,oct->bo", sums.to(conv.weight.dtype), conv.weight.flatten(2)) / pixels
-    return mean if conv.bias is None else mean + conv.bias
+    sees; C_in·taps multiply-adds per output channel instead of C_in·taps per pixel.
+
+    Float32 whatever the precision, the sums averaged before the product: a large frame's
+    sums pass fp16's range (65504), and so would their products with the weights."""
+    with float32_island(sums.device.type):
+        means = sums.float() / pixels
+        mean = torch.einsum("bct,oct->bo", means, conv.weight.float().flatten(2))
+        if conv.bias is not None:
+            mean = mean + conv.bias.float()
+    return held_float32("soft-mask means", mean)
 
 
 # Training adds U(-MASK_NOISE, MASK_NOISE) to every soft mask (the reference's rand_bias).

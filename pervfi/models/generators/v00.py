@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from pervfi.ops import Region
+from pervfi.ops.collectives import global_std
 
 from .base import PerVFIGenerator
 from .encoder import PYRAMID_CHANNELS
@@ -17,10 +18,12 @@ DEFAULT_HEAT = 0.3
 FLOW_STEPS = 16
 
 
-def latent_heat(latents: list[Tensor]) -> Tensor:
+def latent_heat(latents: list[Tensor], global_batch: bool = False) -> Tensor:
     """The standard deviation (unbiased) of all the latents together: the heat at which
-    noise decodes to frames like the ones encoded."""
-    return torch.cat([z.flatten() for z in latents]).std()
+    noise decodes to frames like the ones encoded. `global_batch`: of the latents of every
+    process (training with DDP: the same heat as one process with the whole batch)."""
+    flat = torch.cat([z.flatten() for z in latents])
+    return global_std(flat) if global_batch else flat.std()
 
 
 class PerVFIv00(PerVFIGenerator):
@@ -58,7 +61,7 @@ class PerVFIv00(PerVFIGenerator):
             expected = [(half.shape[0], *shape) for shape in latent_shapes(half.shape[2] * 2, half.shape[3] * 2)]
             if [tuple(z.shape) for z in zs] != expected:
                 raise ValueError(f"expected zs of shapes {expected}, got {[tuple(z.shape) for z in zs]}")
-            zs = [z.to(half) for z in zs]
+            zs = [z.to(device=half.device, dtype=torch.float32) for z in zs]  # the flow's state: float32
         return self.condFLownet.reverse(zs, conds)
 
     def encode(self, img0: Tensor, img1: Tensor, flow01: Tensor, flow10: Tensor, gt: Tensor,
@@ -75,7 +78,8 @@ class PerVFIv00(PerVFIGenerator):
 
         Encodes `gt` (dequantised in training: plus `dequant`, else U(-0.5, 0.5)/255 in
         [-1, 1] space) to its NLL, then decodes unit-normal `zs` (drawn when not given)
-        times heat, the standard deviation of all the batch's latents (not detached).
+        times heat, the standard deviation of all the batch's latents (of the global batch with
+        DDP; not detached).
         Returns ``pred`` (before clamping, [0, 1] space), ``masks`` (coarse to fine, with
         the training noise), ``nll`` (B,) in bits per pixel, and ``heat``.
         """
@@ -83,7 +87,7 @@ class PerVFIv00(PerVFIGenerator):
         if dequant is None and self.training:
             dequant = (torch.rand_like(gt) - 0.5) / 255
         latents, nll = self._latents_and_nll(gt, conds, dequant)
-        heat = latent_heat(latents)
+        heat = latent_heat(latents, global_batch=True)
         if zs is None:
             batch, _, height, width = gt.shape
             zs = self.sample_noise(batch, height, width, heat=1.0, device=gt.device)

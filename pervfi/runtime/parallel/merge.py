@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 from pervfi.core.errors import OutputError
@@ -18,8 +19,8 @@ from pervfi.media.ffmpeg import executable as ffmpeg_executable
 from pervfi.media.sources import Sequence
 from pervfi.media.writers import OutputPaths, check_frame_folder
 
-from ..sequence import Report, Settings, keeps_audio
-from .jobs import Segment, segment_counts
+from ..sequence import Report, Settings, keeps_audio, keeps_frame_times, timeline_for
+from .jobs import Segment, check_made_alike, segment_counts
 
 # ffmpeg muxer names by container (the formats `--ext` offers that can be stream-copied)
 CONCAT_MUXERS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov", "webm": "webm"}
@@ -27,7 +28,10 @@ CONCAT_MUXERS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov", "webm": "webm"}
 
 def join_sequence(sequence: Sequence, segments: list[Segment], save: Path, method: str,
                   settings: Settings) -> Report:
-    """The final video (and montage, PNG frames) of `sequence` from its done segments."""
+    """The final video (and montage, PNG frames) of `sequence` from its done segments (refused
+    when they were made with different precisions or device kinds)."""
+    check_made_alike(segments)
+    sequence = segments[0].sequence  # with the frame times of the plan
     ext = settings.encoding.ext
     final = OutputPaths.of(save, sequence.name, method, ext)
     parts = [OutputPaths.of(segment.folder, sequence.name, method, ext) for segment in segments]
@@ -35,10 +39,11 @@ def join_sequence(sequence: Sequence, segments: list[Segment], save: Path, metho
     if settings.montage:
         videos.append((final.montage, [part.montage for part in parts]))
     audio = keeps_audio(sequence, settings)
+    durations = segment_durations(sequence, settings, segments)
     for target, pieces in videos:
         joined = target.with_name(f".{target.name}.joined.partial")
         try:
-            concat_videos(pieces, joined, ext)
+            concat_videos(pieces, joined, ext, durations)
             if audio:
                 mux_audio(joined, sequence.path, target)
             else:
@@ -51,15 +56,31 @@ def join_sequence(sequence: Sequence, segments: list[Segment], save: Path, metho
     report = Report(video=final.video, frames_written=sum(c["frames_written"] for c in counts),
                     scene_cuts=sum(c["scene_cuts"] for c in counts), duplicates=sum(c["duplicates"] for c in counts),
                     montage=final.montage if settings.montage else None,
-                    frames=final.frames if settings.png else None)
+                    frames=final.frames if settings.png else None,
+                    variable_rate=sequence.times is not None and sequence.times.variable)
     shutil.rmtree(segments[0].job, ignore_errors=True)
     return report
 
 
-def concat_videos(parts: list[Path], output: Path, ext: str) -> None:
-    """Stream-copy `parts` one after another into `output` (container `ext`)."""
+def segment_durations(sequence: Sequence, settings: Settings, segments: list[Segment]) -> list[Fraction] | None:
+    """How long each segment's video lasts when its frames keep their own times (×N of a
+    variable-rate video): from its first frame's time to the next segment's. None otherwise
+    (constant-rate parts follow one another by their frame counts)."""
+    if not keeps_frame_times(sequence, settings):
+        return None
+    timeline = timeline_for(sequence, settings)
+    return [timeline.source_time(segment.span.stop) - timeline.source_time(segment.span.start)
+            for segment in segments[:-1]]
+
+
+def concat_videos(parts: list[Path], output: Path, ext: str, durations: list[Fraction] | None = None) -> None:
+    """Stream-copy `parts` one after another into `output` (container `ext`); `durations`: where
+    each part but the last ends, when not where its last frame does."""
     listing = output.with_name(f"{output.name}.txt")
-    listing.write_text("".join(f"file '{_quoted(part.resolve())}'\n" for part in parts))
+    lines = [f"file '{_quoted(part.resolve())}'\n" for part in parts]
+    for number, duration in enumerate(durations or []):
+        lines[number] += f"duration {float(duration):.6f}\n"
+    listing.write_text("".join(lines))
     command = [ffmpeg_executable(), "-hide_banner", "-v", "error", "-y", "-f", "concat", "-safe", "0",
                "-i", str(listing), "-map", "0:v:0", "-c", "copy"]
     if ext in ("mp4", "mov"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pervfi.media.sources import Sequence
+from pervfi.media.timeline import FrameTimes
 
 from ..sequence import Settings, Span, classify_frames, pair_is_cut
 
@@ -18,20 +19,23 @@ DEFAULT_SEGMENT_FRAMES = 500
 
 @dataclass(frozen=True)
 class SequenceScan:
-    """What a pass over a sequence found: its exact length, its key frames, and the key
-    frames that start a new scene."""
+    """What a pass over a sequence found: its exact length, its key frames, the key frames
+    that start a new scene, and a video's frame times."""
 
     frame_count: int
     keys: tuple[int, ...]
     cuts: frozenset[int]
+    times: FrameTimes | None = None
 
 
 def scan(sequence: Sequence, settings: Settings) -> SequenceScan:
-    """Decode the sequence once (thumbnails only when cuts or duplicates matter). A frame
-    folder without cut or duplicate detection needs no pass: every frame is a key frame."""
-    if not sequence.is_video and settings.scene_cut == "off" and not settings.dedup:
+    """A video's frame times (from its packets), then one decoding pass when cuts or duplicates
+    matter (thumbnails only). Without cut or duplicate detection nothing is decoded: every
+    frame is a key frame."""
+    sequence = sequence.with_times()
+    if settings.scene_cut == "off" and not settings.dedup:
         count = sequence.frame_count
-        return SequenceScan(count, tuple(range(count)), frozenset())
+        return SequenceScan(count, tuple(range(count)), frozenset(), sequence.times)
     keys: list[int] = []
     cuts: set[int] = set()
     last = None
@@ -44,7 +48,7 @@ def scan(sequence: Sequence, settings: Settings) -> SequenceScan:
             cuts.add(index)
         keys.append(index)
         last = thumb
-    return SequenceScan(count, tuple(keys), frozenset(cuts))
+    return SequenceScan(count, tuple(keys), frozenset(cuts), sequence.times)
 
 
 def segments(found: SequenceScan, length: int) -> list[Span]:

@@ -7,7 +7,6 @@ memory) stops the others, removes the unfinished segments and is reported in one
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 import sys
 import threading
@@ -19,8 +18,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from pervfi.core.cpu_threads import default_threads, use_threads
 from pervfi.core.errors import PerVFIError
 
+from ..determinism import deterministic
 from ..interpolator import Interpolator
 from ..sequence import Settings
 from .jobs import Segment, drop_partial, run_segment
@@ -53,7 +54,7 @@ def failure_cause(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def _worker(device: str, threads: int | None, model: dict[str, Any], method: str, settings: Settings,
+def _worker(device: str, threads: int, model: dict[str, Any], method: str, settings: Settings,
             channel: Connection) -> None:
     """A worker process: build the model on `device`, then interpolate the segments the
     parent sends until it sends None. Tells the parent "ready", each "frame", "done" and
@@ -63,8 +64,13 @@ def _worker(device: str, threads: int | None, model: dict[str, Any], method: str
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(EXIT_STOPPED))
     # tqdm's default lock is a named semaphore, which a killed worker would leave behind (with a warning)
     tqdm.set_lock(threading.RLock())
-    if threads is not None:
-        torch.set_num_threads(threads)
+    use_threads(threads)
+    with deterministic():  # the same bits as one device's run, however the work is split
+        _serve(device, model, method, settings, channel)
+
+
+def _serve(device: str, model: dict[str, Any], method: str, settings: Settings, channel: Connection) -> None:
+    """Build the model, then interpolate segments until the parent sends None."""
     try:
         interpolator = Interpolator.from_method(**model, device=device, download=False)
     except Exception as error:  # noqa: BLE001 - reported by the parent
@@ -93,20 +99,19 @@ class _Slot:
 
 
 def run_pool(devices: list[torch.device], segments: list[Segment], model: dict[str, Any], method: str,
-             settings: Settings, progress: tqdm) -> list[DeviceStats]:
+             settings: Settings, progress: tqdm, threads: int | None = None) -> list[DeviceStats]:
     """Interpolate `segments` with one worker per device, each given the next segment when
     it is free; PerVFIError naming the segment and the cause when one fails (the others
-    are stopped, their partial work removed)."""
+    are stopped, their partial work removed). Each worker uses `threads` CPU threads (default:
+    the free cores shared among the workers)."""
     context = multiprocessing.get_context("spawn")
-    cpu_workers = sum(device.type == "cpu" for device in devices)
-    threads = None if "OMP_NUM_THREADS" in os.environ or not cpu_workers else max(
-        1, (os.cpu_count() or 1) // cpu_workers)
+    threads = threads or default_threads(workers=len(devices))
     slots = []
     for number, device in enumerate(devices):
         label = str(device) if devices.count(device) == 1 else f"{device} (worker {number})"
         parent_end, child_end = context.Pipe()
         process = context.Process(target=_worker, name=f"pervfi-worker-{number}", daemon=True,
-                                  args=(str(device), threads if device.type == "cpu" else None, model, method,
+                                  args=(str(device), threads, model, method,
                                         settings, child_end))
         slots.append(_Slot(label, process, parent_end, DeviceStats(label)))
     queue = list(reversed(segments))
