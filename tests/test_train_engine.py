@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,12 @@ import pervfi
 from pervfi.train import __main__ as train_cli
 from pervfi.train import state as train_state
 from pervfi.train.logs import read_rows
-from tests.train_data import TinyPerceptual, make_frames, make_vimeo, write_network_lf
+from tests.train_data import TinyPerceptual, make_frames, make_vimeo, scratch_checkpoint_dir, tiny_run_overrides
 from tests.train_worker import run
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
-SCRATCH_CHECKPOINTS = write_network_lf(Path(tempfile.mkdtemp(prefix="pervfi-network-lf-")))  # for init: scratch
-TINY = ["device=cpu", "data.crop=64", "data.workers=0", "train.batch_size=2", "train.epochs=3",
-        "log.val_every=0", "log.save_every=1", "log.keep=2", f"checkpoint_dir={SCRATCH_CHECKPOINTS}"]
+TINY = tiny_run_overrides()
 
 
 def weights(out: Path, model: str = "vb") -> dict[str, torch.Tensor]:
@@ -175,7 +172,7 @@ def test_missing_root_unknown_layout_and_unknown_key(tmp_path, capsys) -> None:
 
 @pytest.mark.parametrize("damaged", ["sequences/00001/0001/im1.png", "optical_flows/raft/00001/0001/fflow.png"])
 def test_a_corrupt_frame_or_flow_file_is_named(tmp_path, damaged, capsys, monkeypatch) -> None:
-    monkeypatch.setattr("pervfi.train.engine.imagenet_perceptual_loss", TinyPerceptual)  # no VGG19 download
+    monkeypatch.setattr("pervfi.train.step.imagenet_perceptual_loss", TinyPerceptual)  # no VGG19 download
     vimeo = make_vimeo(tmp_path / "vimeo", train=2, methods=("raft",))
     (vimeo / damaged).write_bytes((vimeo / damaged).read_bytes()[:100])
     status, err = cli("--config", "vb", "--root", str(vimeo), "--out", str(tmp_path / "run"),
@@ -189,7 +186,7 @@ def test_a_checkpoint_of_the_wrong_model_and_a_run_folder_in_use(vimeo, tmp_path
     torch.save(pervfi.build_generator("vb").state_dict(), vb_file)
     assert_one_line(*cli("--config", "v00", "--root", str(vimeo), "--init", str(vb_file), *TINY, capsys=capsys),
                     str(vb_file), "does not fit model 'v00'")
-    monkeypatch.setattr("pervfi.train.engine.imagenet_perceptual_loss", TinyPerceptual)  # no VGG19 download
+    monkeypatch.setattr("pervfi.train.step.imagenet_perceptual_loss", TinyPerceptual)  # no VGG19 download
     vb_run = tmp_path / "vb-run"
     assert cli("--config", "vb", "--root", str(vimeo), "--out", str(vb_run), *TINY, "train.stop_after=1",
                capsys=capsys) == (0, "")  # a run through the command line; --quiet: nothing on stderr
@@ -225,7 +222,8 @@ def test_fine_tuning_on_frames_lowers_the_loss_and_infer_video_uses_the_result(t
 
     overrides = ["device=cpu", "model=vb", "init=scratch", "data.flows=dis", "data.crop=64", "data.val_fraction=0",
                  "train.batch_size=2", "train.epochs=1", "train.stop_after=3", "train.max_lr=1e-3",
-                 "log.val_every=0", f"data.root={SHARED_DATA / 'sintel-market-10'}", f"out={tmp_path / 'run'}"]
+                 "log.val_every=0", f"data.root={SHARED_DATA / 'sintel-market-10'}", f"out={tmp_path / 'run'}",
+                 f"checkpoint_dir={scratch_checkpoint_dir()}"]
     cfg = load_config("finetune", overrides)
     samples = TrainingSamples(build_source(cfg, torch.device("cpu")), "vb", seed=7, crop=64)
     batch = next(batch_loader(samples, DataOrder(len(samples), 2, seed=7).batches(0, 1), workers=0))
@@ -294,8 +292,8 @@ def test_sigterm_stops_training_like_ctrl_c(vimeo, tmp_path) -> None:
     import time
 
     out = tmp_path / "run"
-    script = ("import sys; import pervfi.train.engine as engine; from tests.train_data import TinyPerceptual; "
-              "engine.imagenet_perceptual_loss = TinyPerceptual; from pervfi.train.__main__ import main; "
+    script = ("import sys; import pervfi.train.step as step; from tests.train_data import TinyPerceptual; "
+              "step.imagenet_perceptual_loss = TinyPerceptual; from pervfi.train.__main__ import main; "
               "sys.exit(main(sys.argv[1:]))")
     command = [sys.executable, "-c", script, "--config", "vb", "--quiet",
                *config(vimeo, out, "train.epochs=1000", "log.keep=1000")]

@@ -15,12 +15,10 @@ from pervfi.train import __main__ as train_cli
 from pervfi.train import state as train_state
 from pervfi.train.logs import read_rows
 from tests.media import moving_frames, write_frames
-from tests.train_data import make_frames, make_vimeo
+from tests.train_data import make_frames, make_vimeo, tiny_run_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
-# 64×64 crops, 2 triplets a batch, one state per step, no validation, no VGG19 (loss.per=0)
-TINY = ["device=cpu", "data.crop=64", "data.workers=0", "train.batch_size=2", "train.epochs=3",
-        "log.val_every=0", "log.save_every=1", "log.keep=2", "loss.per=0"]
+TINY = [*tiny_run_overrides(), "loss.per=0"]  # no VGG19
 
 # Runs the training command with torch.save slowed down: on its SAVE-th call the file has been
 # written under its temporary name when the process sends itself SIGNAL, as a user or a scheduler
@@ -119,7 +117,7 @@ def test_fine_tuning_offline_with_the_perceptual_term_off(tmp_path, capsys, monk
     def no_vgg19():
         raise AssertionError("VGG19 was asked for")
 
-    monkeypatch.setattr("pervfi.train.engine.imagenet_perceptual_loss", no_vgg19)
+    monkeypatch.setattr("pervfi.train.step.imagenet_perceptual_loss", no_vgg19)
     out = tmp_path / "run"
     status, err = cli("--config", "vb", "--root", str(make_vimeo(tmp_path / "vimeo")), "--out", str(out), *TINY,
                       "train.stop_after=2", capsys=capsys)
@@ -130,7 +128,7 @@ def test_fine_tuning_offline_with_the_perceptual_term_off(tmp_path, capsys, monk
 
 @pytest.mark.parametrize("overrides, way_out", [
     ([], "  or estimate the flows with DIS, which needs no weights (data.flows=[dis])"),
-    (["data.flows=[dis]"], "  or start from random weights (--init scratch)"),
+    (["data.flows=[dis]"], "  or start as the authors' from-scratch training does (--init scratch)"),
 ])
 def test_missing_weights_name_the_training_commands_own_way_out(tmp_path, capsys, monkeypatch, overrides,
                                                                way_out) -> None:

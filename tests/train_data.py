@@ -5,6 +5,10 @@ flows stored beside them are the true ones outside its small moving square.
 """
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +69,19 @@ def write_network_lf(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(seeded_state(lf, salt="network-lf-standin", gain=0.5), folder / "network-lf.pytorch")
     return folder
+
+
+@functools.cache
+def scratch_checkpoint_dir() -> Path:
+    """A checkpoint folder (one per test process, removed at exit) holding `write_network_lf`'s
+    stand-in, so that the default `init: scratch` runs without the network."""
+    folder = Path(tempfile.mkdtemp(prefix="pervfi-network-lf-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return write_network_lf(folder)
+
+
+def tiny_run_overrides() -> list[str]:
+    """Config overrides for a run of seconds: 64×64 crops, 2 triplets a batch, 3 epochs, one state
+    per step, no validation, the checkpoints of `scratch_checkpoint_dir`."""
+    return ["device=cpu", "data.crop=64", "data.workers=0", "train.batch_size=2", "train.epochs=3",
+            "log.val_every=0", "log.save_every=1", "log.keep=2", f"checkpoint_dir={scratch_checkpoint_dir()}"]

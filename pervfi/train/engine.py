@@ -249,7 +249,7 @@ def build_initial_generator(config: dict[str, Any]) -> nn.Module:
         if init != model:
             raise InputError(f"init {init!r} is the official {init} checkpoint, which does not fit model {model!r}")
         return load_model(model, "generator", checkpoint_dir=config["checkpoint_dir"],
-                          way_out="start from random weights (--init scratch)").train()
+                          way_out="start as the authors' from-scratch training does (--init scratch)").train()
     path = Path(init)
     if not path.is_file():
         raise InputError(f"init {init}: no such file (use scratch, v00, vb or a generator checkpoint)")
