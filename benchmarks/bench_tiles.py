@@ -109,11 +109,12 @@ print(json.dumps({{"tile": chosen[0] if chosen else None, "peak": status("VmHWM"
 """
 
 
-def coverage(height: int, width: int, tile: int, speed: float) -> tuple[float, float, int, int]:
+def coverage(height: int, width: int, tile: int, speed: float, side: int = 256) -> tuple[float, float, int, int]:
     """(windows' area over the frame's with one halo for all, the same with per-window
-    halos, the largest window's pixels each way) for the scene of the module's docstring."""
+    halos, the largest window's pixels each way) for the scene of the module's docstring,
+    its object `side` pixels square."""
     flow = torch.full((1, 2, height, width), 2.0)
-    top, left, side = height // 2 - 128, width // 3, 256
+    top, left = height // 2 - side // 2, width // 3
     flow[..., top:top + side, left:left + side] = speed
     regions = plan_tiles(height, width, tile, default_overlap(tile))
     before = [with_halo(region, math.ceil((speed + HALO_MARGIN) / ALIGN) * ALIGN) for region in regions]
@@ -162,11 +163,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-memory", default="3GB", help="for --check")
     args = parse_benchmark_args(parser, argv)
     height, width = args.size
-    tile = 48 if args.smoke else args.tile
-    before, after, largest_before, largest_after = coverage(height, width, tile, min(args.speed, 24) if args.smoke else args.speed)
-    print(f"{width}×{height}, tile {tile}, one object moving {args.speed:g} px: windows cover {before:.2f}× the frame "
-          f"with one halo for all (largest window {largest_before} px), {after:.2f}× with per-window halos "
-          f"(largest {largest_after} px)")
+    if args.smoke:  # the scene scaled to the frame, and the budget check (a frame this small is never tiled)
+        args.tile, args.speed, args.check = 48, 24.0, True
+    side = min(256, height // 4)
+    before, after, largest_before, largest_after = coverage(height, width, args.tile, args.speed, side)
+    print(f"{width}×{height}, tile {args.tile}, one {side}-px object moving {args.speed:g} px: windows cover "
+          f"{before:.2f}× the frame with one halo for all (largest window {largest_before} px), {after:.2f}× "
+          f"with per-window halos (largest {largest_after} px)")
     if args.fit:
         sizes = ((64, 96), (96, 128)) if args.smoke else FIT_SIZES
         table = fit(sizes, args.runs)

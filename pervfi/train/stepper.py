@@ -11,6 +11,7 @@ loop asks for them (every `log.log_every` steps).
 """
 from __future__ import annotations
 
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -103,7 +104,9 @@ class TrainingStep:
             raise ValueError(f"the saved schedule is at step {position}, past the {self.total_steps} steps of this run")
         self.scheduler = self._schedule()
         self.scheduler.last_epoch = position - 1
-        self.scheduler.step()
+        with warnings.catch_warnings():  # stepping to set the position is not a step before the optimizer's
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+            self.scheduler.step()
 
     def _schedule(self) -> torch.optim.lr_scheduler.OneCycleLR:
         return torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=self.max_lr, total_steps=self.total_steps,
