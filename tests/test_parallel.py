@@ -99,7 +99,7 @@ def assert_same_output(expected: Path, got: Path, method: str) -> None:
 
 @pytest.mark.parametrize("method", [
     ("dis+splat",),
-    pytest.param(("dis+pervfi-vb",), marks=pytest.mark.slow),
+    pytest.param(("dis+pervfi-vb",), marks=(pytest.mark.slow, pytest.mark.heavy)),  # as v00 without the noise
     pytest.param(("dis+pervfi", "--seed", "3"), marks=pytest.mark.slow),
 ], ids=["dis+splat", "vb", "v00-seeded"])
 def test_two_cpu_workers_write_the_one_process_output(tmp_path, data, ckpt_dir, single, method):

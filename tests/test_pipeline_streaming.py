@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pervfi.core.errors import NonFiniteOutputError
 from pervfi.media.sources import video_sequence
 from pervfi.runtime.interpolator import Interpolator
 from pervfi.runtime.sequence import SequenceRun, Settings
-from tests.doubles import Blend, CountingZeroFlow
+from tests.doubles import Blend, CountingZeroFlow, NaNBlend
 from tests.media import video_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,3 +74,13 @@ def test_each_pair_is_estimated_once_for_all_its_times(tmp_path):
     assert flow.pairs == 3 and report.frames_written == 13
     meta, frames = video_frames(report.video)
     assert len(frames) == 13 and meta["fps"] == 100
+
+
+def test_a_frame_of_nan_is_an_error_not_a_black_frame(tmp_path):
+    """NaN would become black pixels silently; the run stops with the way out and leaves no video."""
+    clip = _clip(tmp_path / "c.mp4", 4, 32, 48)
+    run = SequenceRun(Interpolator(CountingZeroFlow(), NaNBlend(), device="cpu"), video_sequence(clip), tmp_path / "out",
+                      "m", Settings(scale=2, quiet=True, scene_cut="off", png=True))
+    with pytest.raises(NonFiniteOutputError, match="NaN or infinite values .* run with --precision fp32"):
+        run.run()
+    assert not [path for path in (tmp_path / "out").rglob("*") if path.suffix in (".mp4", ".png")]

@@ -45,6 +45,8 @@ def test_bf16_stays_within_35_db_of_fp32_on_the_pipeline_vectors(path):
     assert psnr(frames["bf16"], frames["fp32"]) >= MIN_BF16_PSNR
 
 
+@pytest.mark.slow
+@pytest.mark.heavy  # minutes where bf16 is emulated (this project's CPU)
 @pytest.mark.parametrize("path", vector_params("v00enc_*.pt"))
 def test_v00_nll_under_bf16_is_within_1e_2_of_fp32(path):
     vec = load_vector(path)
@@ -176,6 +178,7 @@ def test_unknown_precision_names_are_rejected():
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # inductor's compilation: minutes on 2 cores (tests/test_compile.py checks the graphs)
 @pytest.mark.parametrize("path", vector_params("vb_96x128_t03_b2.pt"))
 def test_compiled_generator_equals_eager_at_the_conformance_tolerance(path):
     vec = load_vector(path)

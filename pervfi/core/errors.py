@@ -32,3 +32,7 @@ class OutputError(PerVFIError):
 
 class RegistryError(PerVFIError):
     """The model table (models.yaml) is inconsistent: a name or alias given twice."""
+
+
+class NonFiniteOutputError(PerVFIError):
+    """The model made NaN or infinite values: a precision's range exceeded, or broken weights."""
