@@ -198,3 +198,16 @@ def test_sintel_end_to_end_with_png(tmp_path):
     np.testing.assert_array_equal(read_png(pngs[2]), read_png(sorted(source.iterdir())[1]))
     meta, video = video_frames(out / "sintel-market-10-dis+splat.mp4")
     assert len(video) == 19 and meta["size"] == (1024, 436)
+
+
+def test_a_frame_beyond_the_numbers_range_is_exit_2_not_a_black_frame(capsys, tmp_path, ckpt_dir):
+    """v00 sampled with absurd noise overflows float32 to infinity and NaN, as fp16 would at its
+    own range: one line with the way out, exit status 2, no video left."""
+    from pervfi.cli import main
+
+    write_frames(tmp_path / "seq", moving_frames(2, 32, 48))
+    status = main(["-m", "dis+pervfi", "-data", str(tmp_path / "seq"), "-s", str(tmp_path / "out"), "--png",
+                   "--heat", "1e38", "--ckpt-dir", str(ckpt_dir), "--quiet"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and "run with --precision fp32" in lines[0], lines
+    assert not [path for path in (tmp_path / "out").rglob("*") if path.suffix in (".mp4", ".png")]
