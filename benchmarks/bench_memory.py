@@ -10,7 +10,8 @@ through /proc/self/clear_refs) during that stage: what a user's machine must hol
 included (PyTorch, the models, the frames); `peak` is the largest. On CUDA: the peak of
 `torch.cuda.max_memory_allocated` and of the memory reserved by the caching allocator. Weights
 are the tests' seeded ones (memory does not depend on their values). With `--tile` the
-generator runs in tiles (one stage, `per time`, includes the tiles' encoding). `--code` runs
+generator runs in tiles (one stage, `per time`, includes the tiles' encoding), and so it does,
+marked "(tiled)", when the Interpolator chooses tiles itself from the memory it has free. `--code` runs
 another checkout's `pervfi` the same way, for a before/after table. Sizes: H×W, or 720p, 1080p,
 4k. --smoke: `raft+pervfi` at 64×96.
 """
@@ -81,6 +82,10 @@ if hasattr(interpolator, "_encode_pair"):
     interpolator._interpolate_at = measured("per time", interpolator._interpolate_at)
 else:  # a generator without a per-pair step (splat) is called whole for each time
     interpolator.generator.interpolate = measured("per time", interpolator.generator.interpolate)
+tiled = []
+if hasattr(interpolator, "_generate_tiled"):  # tiles (--tile, or chosen from the memory budget): one stage
+    generate_tiled = measured("per time", interpolator._generate_tiled)
+    interpolator._generate_tiled = lambda *args, **kwargs: tiled.append(True) or generate_tiled(*args, **kwargs)
 start = peak_so_far()
 times = [(k + 1) / ({times} + 1) for k in range({times})]
 frames = interpolator.interpolate_times(img0.to(device), img1.to(device), times)
@@ -89,7 +94,8 @@ with tempfile.TemporaryDirectory() as folder:
     for k, frame in enumerate(frames):
         Image.fromarray(to_uint8(frame)).save(f"{{folder}}/{{k}}.png")
 stages["write"] = peak_so_far()
-print(json.dumps({{"stages": stages, "peak": max([start, *stages.values()]), "reserved": reserved[0] if cuda else None}}))
+print(json.dumps({{"stages": stages, "peak": max([start, *stages.values()]), "reserved": reserved[0] if cuda else None,
+                  "tiled": bool(tiled)}}))
 """
 
 
@@ -134,6 +140,8 @@ def main() -> None:
             for label, code in checkouts:
                 result = measure(code, method, size, args.times, args.tile, args.device)
                 cells = [f"{result['stages'][s] / 1e6:.0f}" if s in result["stages"] else "–" for s in STAGES]
+                if result.get("tiled"):
+                    cells[STAGES.index("per time")] += " (tiled)"
                 peak = f"{result['peak'] / 1e6:.0f}"
                 if result["reserved"] is not None:
                     peak += f" ({result['reserved'] / 1e6:.0f})"
