@@ -5,7 +5,7 @@
 
 One step is `stepper.TrainingStep`, what `python -m pervfi.train` runs per batch: the recipe's
 loss (with the VGG19 perceptual loss: architecture only, the time does not depend on its
-weights), backward, the GradScaler (fp16 on CUDA), gradient clipping at 0.1, the AdamW update
+weights) in `train.precision: auto`'s precision, backward, the GradScaler, gradient clipping at 0.1, the AdamW update
 and the schedule; the median of `runs` steps after a warm-up step, in wall time and in this
 process's CPU time. Peak memory is the CUDA allocator's peak on a GPU, the process's peak
 resident set elsewhere. Also printed: what one epoch of Vimeo90K (51,312 training triplets)
@@ -38,7 +38,9 @@ from PIL import Image
 
 from benchmarks.timing import median_seconds
 from pervfi.models.generators import build_generator
+from pervfi.ops.precision import precision_dtype
 from pervfi.runtime.device import resolve_device
+from pervfi.runtime.precision import resolve_precision
 from pervfi.train.datasets import FootageTriplets, VimeoTriplets
 from pervfi.train.flow_files import write_flow
 from pervfi.train.loading import TrainingSamples, batch_loader
@@ -73,7 +75,7 @@ def measure_step(name: str, batch: int, size: int, runs: int, device: torch.devi
     torch.manual_seed(0)
     generator = build_generator(name).to(device).train()
     loss = TrainingLoss(name, PerceptualLoss(torchvision.models.vgg19(weights=None))).to(device)
-    precision = torch.float16 if device.type == "cuda" else torch.float32  # the engine's default
+    precision = precision_dtype(resolve_precision("auto", device, training=True)) or torch.float32  # the engine's
     step = TrainingStep(generator, generator, loss, MAX_LR, total_steps=runs + 2, grad_clip=GRAD_CLIP,
                         precision=precision, device=device)
     data = _batch(name, batch, size)
@@ -151,7 +153,7 @@ def main() -> None:
         args.batch, args.size, args.runs = 1, 64, 1
     device = resolve_device(args.device)
     print(f"device {device} ({torch.get_num_threads()} threads), batch {args.batch}, {args.size}×{args.size}, "
-          f"median of {args.runs} steps; fp16 autocast and GradScaler on CUDA, fp32 elsewhere")
+          f"median of {args.runs} steps; {resolve_precision('auto', device, training=True)} (train.precision auto)")
     print("| generator | s/step (wall) | steps/s | CPU s/step | peak memory (GiB) | one Vimeo90K epoch (h, wall) |")
     print("|---|---|---|---|---|---|")
     steps = {}
