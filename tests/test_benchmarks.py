@@ -66,3 +66,10 @@ def test_the_readmes_benchmark_command_runs_from_any_folder(tmp_path):
                             timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert "frames/s" in result.stdout
+
+
+def test_bench_memory_says_when_the_reference_is_not_the_authors_checkout(tmp_path, monkeypatch, torch_settings):
+    script = ROOT / "benchmarks" / "bench_memory.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--sizes", "64x96", "--reference", str(tmp_path)])
+    with pytest.raises(SystemExit, match=f"--reference: {tmp_path} is not a checkout of github.com/mulns/PerVFI"):
+        runpy.run_path(str(script), run_name="__main__")
